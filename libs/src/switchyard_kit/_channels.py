@@ -1,0 +1,125 @@
+"""gRPC client channels: one per backend per process, created on first use.
+
+Channels are never created at import time: under gunicorn a channel made
+before the fork would be shared by every worker and break. The retry policy
+comes from the proto itself: only methods marked `idempotency_level =
+NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor, descriptor_pb2
+
+from switchyard_kit._errors import DomainError
+
+_RETRIED_LEVELS = (
+    descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
+    descriptor_pb2.MethodOptions.IDEMPOTENT,
+)
+
+CLIENT_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    ("grpc.max_send_message_length", 4 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.enable_retries", 1),
+    # Reconnect quickly after a backend restarts instead of backing off for minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+def is_idempotent(method: descriptor.MethodDescriptor) -> bool:
+    """True when the proto declares that repeating the call is safe."""
+    return method.GetOptions().idempotency_level in _RETRIED_LEVELS
+
+
+def service_config(service: descriptor.ServiceDescriptor) -> str:
+    """The gRPC service config for one backend: round-robin over every address
+    the name resolves to, retries for idempotent methods, and a retry budget."""
+    idempotent = [
+        {"service": service.full_name, "method": method.name}
+        for method in service.methods
+        if is_idempotent(method)
+    ]
+    config: dict[str, Any] = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        # Retries stop when more than 10% of recent calls failed (retry budget).
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+        "methodConfig": [],
+    }
+    if idempotent:
+        config["methodConfig"].append(
+            {
+                "name": idempotent,
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        )
+    return json.dumps(config)
+
+
+class Backend:
+    """One backend service: its address and its channel in this process.
+
+    Example::
+
+        profiles = Backend("profile", "dns:///profile:50052", profile_pb2.DESCRIPTOR
+                           .services_by_name["ProfileService"])
+        stub = ProfileServiceStub(profiles.channel())
+    """
+
+    def __init__(self, name: str, target: str, service: descriptor.ServiceDescriptor) -> None:
+        self.name = name
+        self.target = target
+        self.service = service
+        self._channel: grpc.Channel | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def channel(self) -> grpc.Channel:
+        """This process's channel, made on first use (and again after a fork)."""
+        pid = os.getpid()
+        if self._channel is None or self._pid != pid:
+            with self._lock:
+                if self._channel is None or self._pid != pid:
+                    config = ("grpc.service_config", service_config(self.service))
+                    options = [*CLIENT_OPTIONS, config]
+                    self._channel = grpc.insecure_channel(self.target, options=options)
+                    self._pid = pid
+        return self._channel
+
+    def close(self) -> None:
+        with self._lock:
+            if self._channel is not None and self._pid == os.getpid():
+                self._channel.close()
+            self._channel = None
+
+
+class DeadlineExceeded(DomainError):
+    code = "DEADLINE_EXCEEDED"
+    default_reason = "DEADLINE_EXCEEDED"
+
+
+def outgoing_timeout(context: grpc.ServicerContext | None, cap_seconds: float) -> float:
+    """The timeout of a call made while serving `context`: what is left of the
+    caller's deadline, never more than `cap_seconds`.
+
+    Raises DeadlineExceeded when nothing is left, so no doomed call is made.
+    """
+    remaining = context.time_remaining() if context is not None else None
+    timeout = cap_seconds if remaining is None else min(cap_seconds, remaining)
+    if timeout <= 0:
+        raise DeadlineExceeded("the caller's deadline has passed")
+    return timeout

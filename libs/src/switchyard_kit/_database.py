@@ -1,0 +1,153 @@
+"""SQLAlchemy engines, sessions and the unit of work every service builds on."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+logger = logging.getLogger("switchyard.db")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout waits for the
+    # write lock instead of failing at once; foreign keys are off by default.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_database_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    pool_timeout: float = 2.0,
+    connect_timeout: float = 3.0,
+) -> Engine:
+    """An engine with explicit pool settings; SQLite files get their folder and pragmas."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        # Connections are recycled so a failover or PgBouncer restart heals.
+        pool_recycle=1800,
+        connect_args={"connect_timeout": max(1, int(connect_timeout))},
+    )
+
+
+class Database:
+    """A service's database: a primary engine and an optional read replica.
+
+    Example::
+
+        database = Database(settings.database_url, settings.database_read_url)
+        with database.session() as session, session.begin():
+            session.add(row)
+    """
+
+    def __init__(
+        self,
+        url: str,
+        read_url: str | None = None,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 5,
+        pool_timeout: float = 2.0,
+    ) -> None:
+        self.url = url
+        self.engine = create_database_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+        )
+        self.read_engine = (
+            create_database_engine(
+                read_url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+            )
+            if read_url
+            else self.engine
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def session(self) -> Session:
+        """A session on the primary (reads that must see the latest write go here too)."""
+        return self._sessions()
+
+    def read_session(self) -> Session:
+        """A session on the replica when one is configured, else on the primary."""
+        return self._read_sessions()
+
+    def ping(self) -> bool:
+        """True when the primary answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            logger.warning("database ping failed", extra={"error": type(exc).__name__})
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+class SqlAlchemyUnitOfWork:
+    """One business transaction: `with uow: ...; uow.commit()`.
+
+    Leaving the block without commit rolls back. Services subclass it and
+    attach their repositories in `_start(session)`.
+    """
+
+    session: Session
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _start(self, session: Session) -> None:
+        """Attach repositories to the new session."""
+
+    def __enter__(self) -> Self:
+        self.session = self.database.session()
+        self._start(self.session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()

@@ -1,0 +1,92 @@
+"""The server interceptor every service runs: ids in the log context, RED
+metrics per RPC, and domain errors turned into statuses with details."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import grpc
+
+from switchyard_kit._errors import DomainError
+from switchyard_kit._grpc_errors import to_rpc_status
+from switchyard_kit._logging import request_id_var, user_id_var
+from switchyard_kit._metadata import REQUEST_ID_KEY, USER_ID_KEY
+from switchyard_kit._metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_LATENCY
+
+logger = logging.getLogger("switchyard.rpc")
+
+_UNARY_UNARY = "unary_unary"
+
+
+def _split_method(full_method: str) -> tuple[str, str]:
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    return service, method
+
+
+class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+    """Wraps every unary RPC handler of one service.
+
+    Health and reflection calls pass through untouched so probes do not
+    drown the logs and metrics.
+    """
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
+            return handler
+        grpc_service, grpc_method = _split_method(method)
+        metadata = {
+            key: value.decode() if isinstance(value, bytes) else value
+            for key, value in handler_call_details.invocation_metadata or ()
+        }
+        inner = handler.unary_unary
+
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            request_token = request_id_var.set(metadata.get(REQUEST_ID_KEY))
+            user_token = user_id_var.set(metadata.get(USER_ID_KEY))
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return inner(request, context)
+            except DomainError as error:
+                status = to_rpc_status(error, self.service)
+                code = status.code
+                context.abort_with_status(status)
+            except Exception:
+                # abort() raises too; its code is what the handler chose.
+                chosen = cast(Any, context).code()
+                if chosen is not None and chosen != grpc.StatusCode.OK:
+                    code = chosen
+                    raise
+                code = grpc.StatusCode.INTERNAL
+                logger.exception("unhandled error in %s", method)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                elapsed = time.perf_counter() - started
+                GRPC_SERVER_HANDLED.labels(grpc_service, grpc_method, code.name).inc()
+                GRPC_SERVER_LATENCY.labels(grpc_service, grpc_method).observe(elapsed)
+                level = logging.WARNING if code == grpc.StatusCode.INTERNAL else logging.DEBUG
+                logger.log(
+                    level,
+                    "rpc finished",
+                    extra={"rpc": method, "code": code.name, "duration_ms": elapsed * 1000},
+                )
+                request_id_var.reset(request_token)
+                user_id_var.reset(user_token)
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

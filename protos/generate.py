@@ -1,0 +1,61 @@
+"""Generate Python code and type stubs from every .proto under protos/switchyard.
+
+Run by `make protos`. Output lands beside the .proto files (ignored by git), so
+the folder path is the import path: switchyard/auth/v1/auth.proto becomes
+`switchyard.auth.v1.auth_pb2`. googleapis protos come from the installed
+googleapis-common-protos wheel, well-known types from grpcio-tools.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import grpc_tools
+from google.api import annotations_pb2
+from grpc_tools import protoc
+
+PROTOS_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = PROTOS_ROOT / "switchyard"
+
+
+def _plugin(name: str) -> str:
+    """Path of a protoc plugin installed beside this interpreter."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found: install the dev dependencies (uv sync)")
+    return found
+
+
+def main() -> int:
+    for stale in PACKAGE_ROOT.rglob("*_pb2*.py*"):
+        stale.unlink()
+    proto_files = sorted(str(p.relative_to(PROTOS_ROOT)) for p in PACKAGE_ROOT.rglob("*.proto"))
+    googleapis_root = Path(annotations_pb2.__file__).resolve().parents[2]
+    well_known_root = Path(grpc_tools.__file__).resolve().parent / "_proto"
+    args = [
+        "grpc_tools.protoc",
+        f"--proto_path={PROTOS_ROOT}",
+        f"--proto_path={googleapis_root}",
+        f"--proto_path={well_known_root}",
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--python_out={PROTOS_ROOT}",
+        f"--grpc_python_out={PROTOS_ROOT}",
+        f"--mypy_out={PROTOS_ROOT}",
+        f"--mypy_grpc_out={PROTOS_ROOT}",
+        *proto_files,
+    ]
+    if protoc.main(args) != 0:
+        return 1
+    for folder in [PACKAGE_ROOT, *(p for p in PACKAGE_ROOT.rglob("*") if p.is_dir())]:
+        if folder.name != "__pycache__":
+            (folder / "__init__.py").touch()
+    (PACKAGE_ROOT / "py.typed").touch()
+    print(f"generated {len(proto_files)} proto files into {PACKAGE_ROOT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for every Switchyard contract (see protos/)."""
