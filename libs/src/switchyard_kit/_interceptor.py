@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
@@ -18,7 +18,11 @@ from switchyard_kit._metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_LATENCY
 
 logger = logging.getLogger("switchyard.rpc")
 
-_UNARY_UNARY = "unary_unary"
+if TYPE_CHECKING:
+    # grpc-stubs make the interceptor generic; the runtime class is not subscriptable.
+    _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -26,7 +30,7 @@ def _split_method(full_method: str) -> tuple[str, str]:
     return service, method
 
 
-class ServiceInterceptor(grpc.ServerInterceptor[Any, Any]):
+class ServiceInterceptor(_ServerInterceptor):
     """Wraps every unary RPC handler of one service.
 
     Health and reflection calls pass through untouched so probes do not

@@ -1,0 +1,64 @@
+# Switchyard: the front door. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/venv/bin/uv)
+BUF := $(TOOLS)/node_modules/.bin/buf
+BUF_VERSION := 1.75.0
+GENERATED := protos/switchyard/auth/v1/auth_pb2.py
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(TOOLS)/venv/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)/venv
+	$(TOOLS)/venv/bin/pip install --quiet uv==0.13.8
+
+$(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml services/*/pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.synced protos ## Create the virtualenv from uv.lock and generate code
+
+.PHONY: lock
+lock: | $(UV) ## Re-resolve uv.lock after changing a pyproject.toml
+	$(UV) lock
+
+.PHONY: protos
+protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
+	$(PY) protos/generate.py > /dev/null
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
+
+.PHONY: lint
+lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, buf lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy -p switchyard_kit -p gateway -p auth_service -p profile_service
+	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
+
+.PHONY: proto-breaking
+proto-breaking: install $(BUF) ## buf breaking against AGAINST (default origin/main)
+	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh breaking $${AGAINST:-origin/main}
+
+.PHONY: run
+run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops it
+	$(PY) -m switchyard_kit.launcher
+
+.PHONY: test
+test: install ## The whole test suite, integration tests against real PostgreSQL and Redis
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+.PHONY: clean
+clean: ## Remove the virtualenv, tools, generated code and local data
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache
+	find protos/switchyard -name '*_pb2*.py*' -delete

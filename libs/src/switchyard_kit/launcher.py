@@ -1,0 +1,237 @@
+"""`make run`: every Switchyard process on one machine, each with its own database.
+
+Starts each service (migrations first), then the gateway, waits until each
+answers its health check, prefixes and forwards their output, and on Ctrl-C
+(or SIGTERM) stops them in reverse order with SIGTERM, giving each its grace
+period. The end-to-end tests start the platform with the same code.
+
+Ports come from the environment (AUTH_PORT, PROFILE_PORT, ..., GATEWAY_PORT);
+databases default to SQLite files under SWITCHYARD_DATA_DIR (./data), and
+`<SERVICE>_DATABASE_URL` / `REDIS_URL` switch to PostgreSQL / Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+DEFAULT_PORTS = {
+    "auth": 50051,
+    "profile": 50052,
+    "payment": 50053,
+    "recommendation": 50054,
+    "gateway": 8080,
+}
+# Services in start order: a service is started after those it calls.
+SERVICES = ("profile", "auth")
+
+
+@dataclass
+class Component:
+    """One process of the platform and how to tell that it is up."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    health_grpc: str | None = None
+    health_http: str | None = None
+    prepare: Sequence[Sequence[str]] = field(default_factory=list)
+
+
+@dataclass
+class PlatformConfig:
+    ports: dict[str, int]
+    data_dir: Path
+    python: str = sys.executable
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PlatformConfig:
+        ports = {
+            name: int(environ.get(f"{name.upper()}_PORT", default))
+            for name, default in DEFAULT_PORTS.items()
+        }
+        return cls(ports=ports, data_dir=Path(environ.get("SWITCHYARD_DATA_DIR", "data")))
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["SWITCHYARD_DATA_DIR"] = str(self.data_dir.resolve())
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        for name, port in self.ports.items():
+            env[f"{name.upper()}_PORT"] = str(port)
+            if name != "gateway":
+                env[f"{name.upper()}_TARGET"] = f"127.0.0.1:{port}"
+        return env
+
+
+def platform_components(config: PlatformConfig) -> list[Component]:
+    """The processes `make run` starts, in start order."""
+    env = config.base_env()
+    components = [
+        Component(
+            name=name,
+            argv=[config.python, "-m", f"{name}_service", "serve"],
+            env=env,
+            health_grpc=f"127.0.0.1:{config.ports[name]}",
+            prepare=[[config.python, "-m", f"{name}_service", "migrate"]],
+        )
+        for name in SERVICES
+    ]
+    components.append(
+        Component(
+            name="gateway",
+            argv=[config.python, "-m", "gateway"],
+            env=env,
+            health_http=f"http://127.0.0.1:{config.ports['gateway']}/healthz",
+        )
+    )
+    return components
+
+
+def grpc_serving(target: str, timeout: float = 1.0) -> bool:
+    """True when the server at `target` answers SERVING on grpc.health.v1."""
+    with grpc.insecure_channel(target) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError:
+            return False
+    return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URL we built
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _forward_output(name: str, stream: IO[str], sink: IO[str]) -> None:
+    for line in stream:
+        sink.write(f"{name:>8} | {line}")
+        sink.flush()
+
+
+class Platform:
+    """Starts components in order and stops them in reverse."""
+
+    def __init__(self, components: Sequence[Component], output: IO[str] | None = sys.stdout):
+        self.components = components
+        self.output = output
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+
+    def _spawn(self, component: Component, argv: Sequence[str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            argv,
+            env=dict(component.env),
+            stdout=subprocess.PIPE if self.output else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        for component in self.components:
+            self.start_component(component, timeout)
+
+    def start_component(self, component: Component, timeout: float = 60.0) -> None:
+        for step in component.prepare:
+            process = self._spawn(component, step)
+            out, _ = process.communicate(timeout=timeout)
+            if process.returncode != 0:
+                raise RuntimeError(f"{component.name}: {' '.join(step)} failed:\n{out or ''}")
+        process = self._spawn(component, component.argv)
+        self.processes[component.name] = process
+        if self.output and process.stdout:
+            threading.Thread(
+                target=_forward_output,
+                args=(component.name, process.stdout, self.output),
+                daemon=True,
+            ).start()
+        self.wait_healthy(component, timeout)
+
+    def wait_healthy(self, component: Component, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        process = self.processes[component.name]
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{component.name} exited with code {process.returncode}")
+            if component.health_grpc and grpc_serving(component.health_grpc):
+                return
+            if component.health_http and http_ok(component.health_http):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{component.name} not healthy after {timeout:.0f}s")
+
+    def stop_component(self, name: str, grace: float = 20.0) -> int | None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop(self, grace: float = 20.0) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_component(name, grace)
+
+
+def main() -> int:
+    config = PlatformConfig.from_environment()
+    platform = Platform(platform_components(config))
+    stop_requested = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        platform.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"switchyard: {exc}", file=sys.stderr)
+        platform.stop()
+        return 1
+    gateway = f"http://127.0.0.1:{config.ports['gateway']}"
+    print(
+        "\nSwitchyard is running.\n"
+        f"  API            {gateway}/v1/...\n"
+        f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
+        f"  metrics        {gateway}/metrics\n"
+        f"  health         {gateway}/healthz  {gateway}/readyz\n"
+        f"  data           {config.data_dir.resolve()}\n"
+        "Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    while not stop_requested.wait(0.5):
+        for name, process in list(platform.processes.items()):
+            if process.poll() is not None:
+                print(f"switchyard: {name} exited with code {process.returncode}", flush=True)
+                stop_requested.set()
+    print("\nswitchyard: stopping...", flush=True)
+    platform.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
