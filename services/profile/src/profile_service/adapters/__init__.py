@@ -1,0 +1,1 @@
+"""Adapters: the SQLAlchemy table and repository, and the profile cache."""

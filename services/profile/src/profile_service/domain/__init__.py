@@ -1,0 +1,1 @@
+"""The profile domain: plain Python, no gRPC, no SQLAlchemy."""

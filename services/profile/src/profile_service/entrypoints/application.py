@@ -1,0 +1,58 @@
+"""Wiring: settings -> database, cache, handlers, servicer -> a GrpcService."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from switchyard.profile.v1 import profile_pb2_grpc
+from switchyard_kit import Cache, Database, GrpcService, build_cache, upgrade_database
+
+from profile_service.adapters.cache import ProfileCache
+from profile_service.config import ProfileSettings
+from profile_service.entrypoints.grpc_servicer import SERVICE_NAME, ProfileServicer
+from profile_service.service_layer.handlers import ProfileHandlers
+from profile_service.service_layer.unit_of_work import sqlalchemy_unit_of_work_factory
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrate(settings: ProfileSettings) -> None:
+    """Apply the alembic migrations to PROFILE_DATABASE_URL (the primary)."""
+    upgrade_database(settings.database_url, MIGRATIONS_DIR)
+
+
+def build_database(settings: ProfileSettings) -> Database:
+    return Database(
+        settings.database_url,
+        settings.database_read_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
+def build_service(
+    settings: ProfileSettings, *, database: Database | None = None, cache: Cache | None = None
+) -> GrpcService:
+    """The profile service ready for `switchyard_kit.serve` (or `RunningServer` in tests).
+
+    Readiness follows the primary database; the cache is optional by design.
+    """
+    database = database or build_database(settings)
+    profile_cache = ProfileCache(
+        cache or build_cache("profile", settings.redis_url), settings.cache_ttl_seconds
+    )
+    handlers = ProfileHandlers(sqlalchemy_unit_of_work_factory(database), profile_cache)
+    servicer = ProfileServicer(handlers)
+
+    def register(server: grpc.Server) -> None:
+        profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)
+
+    return GrpcService(
+        name="profile",
+        register=register,
+        service_names=[SERVICE_NAME],
+        is_ready=database.ping,
+        on_stop=database.dispose,
+    )

@@ -1,0 +1,1 @@
+"""Use cases of the profile service and the unit of work they run in."""
