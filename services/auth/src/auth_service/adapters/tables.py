@@ -1,0 +1,126 @@
+"""The auth database schema (SQLAlchemy Core), the same on PostgreSQL and SQLite.
+
+Ids are UUID strings. Timestamps are stored and returned as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+# Named constraints so alembic (batch mode on SQLite) can address them later.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UUID_LENGTH = 36
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are
+    stored as UTC and given their zone back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the auth database stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(UUID_LENGTH), primary_key=True),
+    # Normalised address (lower-cased), so uniqueness ignores case.
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(UUID_LENGTH), primary_key=True),
+    Column(
+        "user_id",
+        String(UUID_LENGTH),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("revoke_reason", String(32), nullable=True),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+)
+
+# One row per refresh token ever issued; a session is the token family.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(UUID_LENGTH), primary_key=True),
+    Column(
+        "session_id",
+        String(UUID_LENGTH),
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # SHA-256 hex of the opaque token; the token itself is never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("spent_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("replaced_by_id", String(UUID_LENGTH), nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    # RFC 7638 thumbprint of the public key.
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", String(128), nullable=False),
+    # Fernet token of the private key, or the raw key (base64url) when
+    # key_encryption is "none" (development without AUTH_SIGNING_KEY_SECRET).
+    Column("private_key", Text(), nullable=False),
+    Column("key_encryption", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("signing_until", UtcDateTime(), nullable=True),
+    Column("retired_at", UtcDateTime(), nullable=True),
+)

@@ -1,0 +1,29 @@
+"""The SQLAlchemy unit of work: one transaction with the auth repositories attached."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session as DbSession
+from switchyard_kit import SqlAlchemyUnitOfWork
+
+from auth_service.adapters.repository import (
+    SqlAlchemySessionRepository,
+    SqlAlchemySigningKeyRepository,
+    SqlAlchemyUserRepository,
+)
+
+
+class AuthUnitOfWork(SqlAlchemyUnitOfWork):
+    """Example::
+
+    with AuthUnitOfWork(database) as uow:
+        user = uow.users.get_by_email("ann@example.com")
+    """
+
+    users: SqlAlchemyUserRepository
+    sessions: SqlAlchemySessionRepository
+    signing_keys: SqlAlchemySigningKeyRepository
+
+    def _start(self, session: DbSession) -> None:
+        self.users = SqlAlchemyUserRepository(session)
+        self.sessions = SqlAlchemySessionRepository(session)
+        self.signing_keys = SqlAlchemySigningKeyRepository(session)

@@ -1,0 +1,28 @@
+"""Display names as given at signup (the profile service owns them afterwards)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_DISPLAY_NAME_LENGTH = 64
+
+
+class InvalidDisplayName(ValueError):
+    """The display name breaks a rule; the message says which."""
+
+
+def normalize_display_name(raw: str) -> str:
+    """`raw` trimmed and in Unicode NFC; "" when none was given (it is optional).
+
+    Example::
+
+        normalize_display_name("  Ann Lee ")   # "Ann Lee"
+    """
+    name = unicodedata.normalize("NFC", raw).strip()
+    if len(name) > MAX_DISPLAY_NAME_LENGTH:
+        raise InvalidDisplayName(f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters")
+    # Control characters (newlines, NUL, escapes) would corrupt every place the
+    # name is shown; format characters (Cf, e.g. emoji joiners) are allowed.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise InvalidDisplayName("must not contain control characters")
+    return name

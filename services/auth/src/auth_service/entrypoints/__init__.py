@@ -1,0 +1,1 @@
+"""Entry points: the gRPC servicer, the server bootstrap and the command line."""

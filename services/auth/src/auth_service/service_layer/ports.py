@@ -1,0 +1,135 @@
+"""What the use cases need from the outside world, as interfaces.
+
+The adapters implement them against SQLAlchemy, argon2, Ed25519/JWT, Fernet
+and gRPC; the unit tests implement them with small in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from auth_service.domain.model import RefreshToken, Session, SigningKey, User
+
+
+class UserRepository(Protocol):
+    def add(self, user: User) -> None:
+        """Store a new user; raises EmailTaken when the email is in use."""
+
+    def get(self, user_id: str) -> User | None: ...
+
+    def get_by_email(self, email: str) -> User | None:
+        """The user with this normalised email, if any."""
+
+    def exists_with_email(self, email: str) -> bool: ...
+
+    def update_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None: ...
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def add_refresh_token(self, token: RefreshToken) -> None: ...
+
+    def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        """The refresh token whose SHA-256 is `token_hash`, if any."""
+
+
+class SigningKeyRepository(Protocol):
+    def add(self, key: SigningKey) -> None: ...
+
+    def signing(self, now: datetime) -> list[SigningKey]:
+        """Keys that may sign at `now`, oldest first (ties by kid)."""
+
+    def published(self, now: datetime) -> list[SigningKey]:
+        """Keys whose public half is in the JWKS at `now`, oldest first."""
+
+
+class UnitOfWork(Protocol):
+    """One transaction over the repositories: `with uow: ...; uow.commit()`.
+    Leaving the block without commit rolls back."""
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def signing_keys(self) -> SigningKeyRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    def hash(self, password: str) -> str:
+        """A salted slow hash (PHC string) of `password`."""
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """True when `password` matches; False on mismatch or a malformed hash."""
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when the hash was made with other parameters than today's."""
+
+    @property
+    def dummy_hash(self) -> str:
+        """A hash of a random password with today's parameters, verified for
+        unknown emails so both login failures take the same time."""
+
+
+@dataclass(frozen=True)
+class NewKeyPair:
+    """A freshly generated Ed25519 key pair: raw public key as JWK `x`, raw private seed."""
+
+    public_key: str
+    private_key: bytes
+
+
+class TokenSigner(Protocol):
+    def new_key_pair(self) -> NewKeyPair: ...
+
+    def sign(self, claims: Mapping[str, object], *, kid: str, private_key: bytes) -> str:
+        """A compact JWS (EdDSA) over `claims` with `kid` in its header."""
+
+
+class KeyVault(Protocol):
+    """Seals private signing keys for storage and opens them again."""
+
+    @property
+    def encryption(self) -> str:
+        """The name stored beside sealed keys ("fernet", or "none" in development)."""
+
+    def seal(self, private_key: bytes) -> str: ...
+
+    def open(self, sealed: str, encryption: str) -> bytes:
+        """The private key; raises SigningKeyUnavailable when it cannot be opened."""
+
+
+class ProfileDirectoryError(Exception):
+    """The profile service did not take the new profile (down, slow, refused)."""
+
+
+class ProfileDirectory(Protocol):
+    """The profile service, as far as auth needs it."""
+
+    def create_profile(self, user_id: str, display_name: str, *, timeout: float) -> None:
+        """Ask for the profile of a new account; raises ProfileDirectoryError."""
+
+
+class SigningKeyUnavailable(RuntimeError):
+    """A stored private key cannot be opened (a wrong or missing
+    AUTH_SIGNING_KEY_SECRET): a deployment error, reported as INTERNAL."""
