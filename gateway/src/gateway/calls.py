@@ -1,0 +1,104 @@
+"""One HTTP request -> one unary gRPC call -> one HTTP response."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from flask import Request, Response, g, request
+from google.protobuf import message, message_factory
+
+from gateway.problems import ApiError, from_rpc_error
+from gateway.tokens import TokenVerifier
+from gateway.transcoding import HttpRoute, build_request, render_response
+from switchyard_kit import (
+    CLIENT_ADDRESS_KEY,
+    IDEMPOTENCY_KEY,
+    REQUEST_ID_KEY,
+    USER_AGENT_KEY,
+    USER_ID_KEY,
+    Backend,
+    user_id_var,
+)
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_USER_AGENT_LIMIT = 256
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def request_id_from(incoming: Request) -> str:
+    """The client's X-Request-Id when it is short and plain, else a new one."""
+    given = incoming.headers.get("X-Request-Id", "")
+    return given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _metadata(route: HttpRoute, user_id: str | None) -> list[tuple[str, str]]:
+    metadata = [(REQUEST_ID_KEY, str(g.request_id))]
+    if user_id:
+        metadata.append((USER_ID_KEY, user_id))
+    if request.remote_addr:
+        metadata.append((CLIENT_ADDRESS_KEY, request.remote_addr))
+    agent = request.headers.get("User-Agent", "")
+    printable = "".join(c for c in agent[:_USER_AGENT_LIMIT] if " " <= c <= "~")
+    if printable:
+        metadata.append((USER_AGENT_KEY, printable))
+    if route.options.idempotency_key_required:
+        key = request.headers.get("Idempotency-Key", "")
+        if not key:
+            raise ApiError(400, "this route needs an Idempotency-Key header")
+        if not _SANE_IDEMPOTENCY_KEY.match(key):
+            raise ApiError(400, "the Idempotency-Key header must be 1 to 255 printable characters")
+        metadata.append((IDEMPOTENCY_KEY, key))
+    return metadata
+
+
+def _body() -> bytes:
+    data = request.get_data(cache=False)
+    if data.strip():
+        mimetype = request.mimetype
+        if mimetype and not (mimetype in _JSON_TYPES or mimetype.endswith("+json")):
+            raise ApiError(415, "the request body must be JSON (Content-Type: application/json)")
+    return data
+
+
+def make_view(
+    route: HttpRoute,
+    backend: Backend,
+    verifier: Callable[[], TokenVerifier],
+    default_timeout_ms: int,
+) -> Callable[..., Response]:
+    """The Flask view of `route`: check the caller, build the request, call, answer."""
+    request_class = message_factory.GetMessageClass(route.method.input_type)
+    response_class = message_factory.GetMessageClass(route.method.output_type)
+    timeout = route.timeout_seconds(default_timeout_ms)
+
+    def view(**view_args: Any) -> Response:
+        user_id: str | None = None
+        if not route.options.public:
+            user_id = verifier().verify_header(request.headers.get("Authorization")).user_id
+            user_id_var.set(user_id)
+        metadata = _metadata(route, user_id)
+        body = _body() if route.body else b""
+        rpc_request = build_request(route, route.path.bindings(view_args), request.args, body)
+        call = backend.channel().unary_unary(
+            route.rpc_path,
+            request_serializer=request_class.SerializeToString,
+            response_deserializer=response_class.FromString,
+        )
+        try:
+            rpc_response: message.Message = call(rpc_request, timeout=timeout, metadata=metadata)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, backend.name) from None
+        status = route.success_status
+        if status == 204:
+            return Response(status=204)
+        payload = render_response(route, rpc_response)
+        return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+    view.__name__ = route.endpoint
+    return view

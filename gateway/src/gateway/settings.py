@@ -1,0 +1,73 @@
+"""The gateway's settings, read once from the environment (GATEWAY_*)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from switchyard_kit import CommonSettings, load_settings
+
+DEFAULT_ISSUER = "switchyard-auth"
+DEFAULT_AUDIENCE = "switchyard-api"
+
+
+class GatewaySettings(CommonSettings):
+    """Where the gateway listens, how long it waits, and where its backends are.
+
+    Example::
+
+        settings = load_gateway_settings()   # GATEWAY_PORT=9000 -> settings.port == 9000
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # gunicorn: worker processes and threads per worker (gthread).
+    workers: int = Field(default=2, ge=1)
+    threads: int = Field(default=8, ge=1)
+    # SIGTERM: in-flight requests get this long to finish.
+    graceful_timeout_seconds: float = Field(default=20.0, ge=0)
+    keepalive_seconds: int = Field(default=5, ge=0)
+    # Deadline of a route whose proto sets no timeout_ms.
+    default_timeout_ms: int = Field(default=3000, ge=1)
+    # Requests with a larger body answer 413.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    # Signing keys fetched from AuthService.GetJwks are reused this long...
+    jwks_cache_ttl_seconds: float = Field(default=300.0, gt=0)
+    # ...and a token with an unknown kid refetches them at most this often.
+    jwks_refetch_min_interval_seconds: float = Field(default=30.0, ge=0)
+    jwks_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Clock skew tolerated on exp / nbf / iat.
+    token_leeway_seconds: float = Field(default=10.0, ge=0, le=300)
+    token_issuer: str = Field(
+        default=DEFAULT_ISSUER, validation_alias=AliasChoices("AUTH_TOKEN_ISSUER")
+    )
+    token_audience: str = Field(
+        default=DEFAULT_AUDIENCE, validation_alias=AliasChoices("AUTH_TOKEN_AUDIENCE")
+    )
+    # Backends: a name gRPC resolves (host:port or dns:///name:port).
+    auth_target: str = Field(
+        default="127.0.0.1:50051", validation_alias=AliasChoices("AUTH_TARGET")
+    )
+    profile_target: str = Field(
+        default="127.0.0.1:50052", validation_alias=AliasChoices("PROFILE_TARGET")
+    )
+
+    @property
+    def bind_address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def backend_target(self, backend: str) -> str:
+        """The target of `backend` ("auth" -> AUTH_TARGET)."""
+        target = getattr(self, f"{backend}_target", None)
+        if not isinstance(target, str):
+            raise KeyError(f"no <{backend.upper()}>_TARGET setting")
+        return target
+
+
+def load_gateway_settings() -> GatewaySettings:
+    """GatewaySettings from the environment, or ConfigurationError naming the variable."""
+    return load_settings(GatewaySettings)
