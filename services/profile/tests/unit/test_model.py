@@ -90,9 +90,7 @@ class TestParseUpdate:
     def test_masked_empty_display_name_is_refused(self) -> None:
         with pytest.raises(InvalidArgument) as caught:
             parse_update(ProfileDraft(display_name="   "), ["display_name"])
-        assert caught.value.violations == [
-            FieldViolation("profile.display_name", "must not be empty")
-        ]
+        assert caught.value.violations == [FieldViolation("display_name", "must not be empty")]
 
     def test_all_violations_are_reported_at_once(self) -> None:
         draft = ProfileDraft(
@@ -105,11 +103,11 @@ class TestParseUpdate:
         with pytest.raises(InvalidArgument) as caught:
             parse_update(draft, ["display_name", "bio", "avatar_url", "locale", "preferences"])
         assert [v.field for v in caught.value.violations] == [
-            "profile.display_name",
-            "profile.bio",
-            "profile.avatar_url",
-            "profile.locale",
-            "profile.preferences",
+            "display_name",
+            "bio",
+            "avatar_url",
+            "locale",
+            "preferences",
         ]
 
     def test_mask_errors_come_before_field_errors(self) -> None:

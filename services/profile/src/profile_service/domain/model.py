@@ -174,12 +174,14 @@ def parse_update_mask(paths: Sequence[str], field_path: str = "update_mask") -> 
 
 
 def parse_update(
-    draft: ProfileDraft, mask_paths: Sequence[str], *, field_prefix: str = "profile."
+    draft: ProfileDraft, mask_paths: Sequence[str], *, field_prefix: str = ""
 ) -> ProfileUpdate:
     """Check the mask, then every masked field of `draft`; report all problems at once.
 
     Fields outside the mask are ignored, whatever they hold (AIP-134).
-    Violations name fields as `field_prefix + name` (the path in the request).
+    Violations name fields as `field_prefix + name`; by default the bare
+    profile field ("avatar_url"), which is what a client sent as the JSON key
+    of its PATCH body.
     """
     mask = parse_update_mask(mask_paths)
     violations: list[FieldViolation] = []
