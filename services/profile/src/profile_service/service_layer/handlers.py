@@ -75,7 +75,9 @@ class ProfileHandlers:
             profile = self._create_if_missing(
                 Profile.new(user_id, default_display_name(user_id), self.clock())
             )
-            logger.warning("profile was missing and has been created", extra={"profile": user_id})
+            logger.warning(
+                "profile was missing and has been created", extra={"profile_user_id": user_id}
+            )
             self.cache.put(profile)
         return profile
 
@@ -97,7 +99,7 @@ class ProfileHandlers:
             if profile is None:  # profiles are never deleted, so this is a concurrent oddity
                 raise Aborted("the profile changed during the update; try again")
         self.cache.invalidate(user_id)
-        logger.info("profile updated", extra={"profile": user_id, "fields": update.fields})
+        logger.info("profile updated", extra={"profile_user_id": user_id, "fields": update.fields})
         return profile
 
     def get_public_profile(self, user_id: str) -> PublicProfile:
@@ -138,7 +140,7 @@ class ProfileHandlers:
             if existing is None:
                 raise Aborted("the profile is being created; try again") from None
             return existing
-        logger.info("profile created", extra={"profile": candidate.user_id})
+        logger.info("profile created", extra={"profile_user_id": candidate.user_id})
         return candidate
 
     def _apply_update(self, user_id: str, update: ProfileUpdate) -> Profile | None:
