@@ -29,7 +29,7 @@ class GatewaySettings(CommonSettings):
     workers: int = Field(default=2, ge=1)
     threads: int = Field(default=8, ge=1)
     # SIGTERM: in-flight requests get this long to finish.
-    graceful_timeout_seconds: float = Field(default=20.0, ge=0)
+    graceful_timeout_seconds: int = Field(default=20, ge=0)
     keepalive_seconds: int = Field(default=5, ge=0)
     # Deadline of a route whose proto sets no timeout_ms.
     default_timeout_ms: int = Field(default=3000, ge=1)

@@ -1,0 +1,117 @@
+"""gunicorn settings and hooks for the gateway (loaded by gunicorn.conf.py).
+
+Prometheus multiprocess mode needs PROMETHEUS_MULTIPROC_DIR before
+prometheus_client is first imported, so it is set here, at the top, before
+anything imports the gateway's modules. Nothing is connected in the master:
+workers open their gRPC channels on first use, after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+from gateway.settings import load_gateway_settings  # noqa: E402 - after the variable above
+
+_settings = load_gateway_settings()
+
+wsgi_app = "gateway.app:create_app()"
+bind = [_settings.bind_address]
+worker_class = "gthread"
+workers = _settings.workers
+threads = _settings.threads
+graceful_timeout = _settings.graceful_timeout_seconds
+# A worker busy longer than this is killed; above the longest route deadline.
+timeout = 30
+keepalive = _settings.keepalive_seconds
+# Heartbeat files in memory, not on a (possibly slow or read-only) disk.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - tmpfs by design
+max_requests = 0
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+proc_name = "switchyard-gateway"
+preload_app = False
+# No runtime control socket (gunicorn >= 24 would create one under $HOME).
+control_socket_disable = True
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty metrics folder: samples of a previous run are stale."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.is_file() and entry.suffix == ".db":
+            entry.unlink()
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Nothing eager: channels and signing keys are fetched on first use."""
+
+
+def post_worker_init(worker: Any) -> None:
+    """Logging in JSON, and on SIGTERM /readyz turns 503 before gunicorn stops the worker."""
+    from gateway.app import mark_draining
+    from switchyard_kit import configure_logging
+
+    configure_logging("gateway", _settings.log_level)
+    previous = signal.getsignal(signal.SIGTERM)
+    app = worker.wsgi
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        try:
+            mark_draining(app)
+        except Exception:  # noqa: S110 - draining must never stop the shutdown
+            pass
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A dead worker's live-gauge files are removed from the shared metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if folder and Path(folder).name.startswith("gateway-metrics-"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+__all__ = [
+    "accesslog",
+    "bind",
+    "child_exit",
+    "control_socket_disable",
+    "errorlog",
+    "graceful_timeout",
+    "keepalive",
+    "loglevel",
+    "max_requests",
+    "on_exit",
+    "on_starting",
+    "post_fork",
+    "post_worker_init",
+    "preload_app",
+    "proc_name",
+    "threads",
+    "timeout",
+    "worker_class",
+    "worker_tmp_dir",
+    "workers",
+    "wsgi_app",
+]
+
