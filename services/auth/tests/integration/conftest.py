@@ -1,0 +1,138 @@
+"""A real auth gRPC server on a real database (SQLite file or PostgreSQL),
+with a small recording ProfileService in the same process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+from auth_service.bootstrap import MIGRATIONS_DIR, AuthApplication, build_application
+from auth_service.config import AuthSettings
+from auth_service.entrypoints.server import grpc_service
+from switchyard.auth.v1 import auth_pb2_grpc
+from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
+from switchyard_kit import RunningServer, upgrade_database
+
+KEY_SECRET = "integration-test-key-secret-0123456789abcdef"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each kind: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'auth.db'}"
+    create: Callable[[str], str] = request.getfixturevalue("create_postgres_database")
+    return create("auth")
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """The same databases, migrated to the latest revision."""
+    upgrade_database(empty_database_url, MIGRATIONS_DIR)
+    return empty_database_url
+
+
+@dataclass
+class RecordingProfileService(profile_pb2_grpc.ProfileServiceServicer):
+    """Records CreateProfile calls; answers `fail_with` instead when set."""
+
+    calls: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    fail_with: grpc.StatusCode | None = None
+    delay_seconds: float = 0.0
+
+    def CreateProfile(  # noqa: N802 - the RPC's name
+        self, request: profile_pb2.CreateProfileRequest, context: grpc.ServicerContext
+    ) -> profile_pb2.CreateProfileResponse:
+        metadata = {key: str(value) for key, value in context.invocation_metadata()}
+        self.calls.append((request.user_id, request.display_name, metadata))
+        if self.delay_seconds:
+            threading.Event().wait(self.delay_seconds)
+        if self.fail_with is not None:
+            context.abort(self.fail_with, "profile store unavailable")
+        return profile_pb2.CreateProfileResponse(
+            profile=profile_pb2.Profile(user_id=request.user_id, display_name=request.display_name)
+        )
+
+
+@pytest.fixture
+def profile_service() -> Iterator[tuple[RecordingProfileService, str]]:
+    """The recording ProfileService on a free loopback port, and its target."""
+    servicer = RecordingProfileService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(0).wait()
+
+
+@dataclass
+class AuthServer:
+    application: AuthApplication
+    running: RunningServer
+    channel: grpc.Channel
+
+    @property
+    def stub(self) -> auth_pb2_grpc.AuthServiceStub:
+        return auth_pb2_grpc.AuthServiceStub(self.channel)
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.running.stop()
+
+
+def auth_settings(database_url: str, **overrides: object) -> AuthSettings:
+    values: dict[str, object] = {
+        "environment": "development",
+        "database_url": database_url,
+        "signing_key_secret": KEY_SECRET,
+        # Cheap argon2 for tests; production uses the OWASP defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 64,
+        "argon2_parallelism": 1,
+        "grace_seconds": 0.5,
+        "readiness_interval_seconds": 0.2,
+        "max_workers": 8,
+        "db_pool_size": 4,
+    }
+    values.update(overrides)
+    settings = AuthSettings(**values)  # type: ignore[arg-type]
+    # Port 0 (the OS picks a free port) is set after validation, which would
+    # replace it with the default port; RunningServer.port is the bound port.
+    return settings.model_copy(update={"port": 0})
+
+
+@pytest.fixture
+def start_auth(
+    database_url: str, profile_service: tuple[RecordingProfileService, str]
+) -> Iterator[Callable[..., AuthServer]]:
+    """`start_auth(**setting_overrides)`: a started auth server on the test
+    database; every one started is stopped at the end."""
+    started: list[AuthServer] = []
+
+    def start(**overrides: object) -> AuthServer:
+        settings = auth_settings(
+            database_url, **{"profile_target": profile_service[1], **overrides}
+        )
+        application = build_application(settings)
+        running = RunningServer(grpc_service(application), settings)
+        running.start()
+        server = AuthServer(
+            application, running, grpc.insecure_channel(f"127.0.0.1:{running.port}")
+        )
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def auth_server(start_auth: Callable[..., AuthServer]) -> AuthServer:
+    return start_auth()
