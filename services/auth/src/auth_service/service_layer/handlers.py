@@ -275,7 +275,7 @@ class AuthService:
             # first read. Any failure, expected or not, is logged, not raised.
             logger.warning(
                 "profile not created; it will be created on first read",
-                extra={"user_id": user_id, "error": type(exc).__name__},
+                extra={"user_id": user_id, "error": type(exc).__name__, "detail": str(exc)[:200]},
             )
 
 
