@@ -13,16 +13,16 @@ if getattr(sys.modules.get("gateway"), "__file__", None) is None:
     del sys.modules["gateway"]
     importlib.import_module("gateway")
 
-import base64  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import base64
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
 
-import jwt  # noqa: E402
-import pytest  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ISSUER = "switchyard-auth"
 AUDIENCE = "switchyard-api"
@@ -32,9 +32,7 @@ TokenFactory = Callable[..., str]
 
 
 def public_jwk(key: Ed25519PrivateKey, kid: str) -> dict[str, str]:
-    raw = key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"}
 
@@ -51,7 +49,10 @@ def jwks(signing_key: Ed25519PrivateKey) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def make_token(signing_key: Ed25519PrivateKey) -> TokenFactory:
-    """make_token(exp_in=900, kid=KID, key=signing_key, **claims); a claim set to None is left out."""
+    """make_token(exp_in=900, kid=KID, key=signing_key, **claims).
+
+    A claim given as None is left out of the token.
+    """
 
     def make(
         exp_in: int = 900,
@@ -74,7 +75,9 @@ def make_token(signing_key: Ed25519PrivateKey) -> TokenFactory:
         payload.update(claims)
         payload = {name: value for name, value in payload.items() if value is not None}
         return jwt.encode(
-            payload, key if key is not None else signing_key, algorithm=algorithm,
+            payload,
+            key if key is not None else signing_key,
+            algorithm=algorithm,
             headers={"kid": kid},
         )
 

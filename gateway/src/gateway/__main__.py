@@ -11,6 +11,8 @@ import sys
 
 from switchyard_kit import ConfigurationError
 
+from gateway.settings import load_gateway_settings
+
 
 def gunicorn_argv(extra: list[str]) -> list[str]:
     return [
@@ -24,8 +26,6 @@ def gunicorn_argv(extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from gateway.settings import load_gateway_settings
-
     try:
         load_gateway_settings()
     except ConfigurationError as error:

@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from google.protobuf import json_format
+from switchyard.auth.v1 import auth_pb2
+from switchyard_kit import Backend, request_id_var, user_id_var
 from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
@@ -28,8 +30,6 @@ from gateway.problems import ApiError, problem_response
 from gateway.settings import GatewaySettings, load_gateway_settings
 from gateway.tokens import JwksCache, TokenVerifier
 from gateway.transcoding import HttpRoute, TemplateConverter, discover_routes
-from switchyard.auth.v1 import auth_pb2
-from switchyard_kit import Backend, request_id_var, user_id_var
 
 logger = logging.getLogger("switchyard.gateway")
 
@@ -120,7 +120,10 @@ def create_app(
         for route in discover_routes(backend.name, backend.service)
     ]
     state = GatewayState(
-        settings=settings, backends=by_name, routes=routes, spec=build_spec(routes),
+        settings=settings,
+        backends=by_name,
+        routes=routes,
+        spec=build_spec(routes),
         verifier=verifier,
     )
     app.extensions[EXTENSION] = state
@@ -138,8 +141,9 @@ def create_app(
         app.add_url_rule(
             route.path.rule,
             endpoint=route.endpoint,
-            view_func=make_view(route, by_name[route.backend], get_verifier,
-                                settings.default_timeout_ms),
+            view_func=make_view(
+                route, by_name[route.backend], get_verifier, settings.default_timeout_ms
+            ),
             methods=[route.http_method],
         )
     _register_operations(app, state)
@@ -191,15 +195,18 @@ def _register_hooks(app: Flask) -> None:
         rule = request.url_rule.rule if request.url_rule is not None else metrics.UNMATCHED_ROUTE
         started = g.get("started")
         if started is not None and rule not in _OPS_PATHS:
-            metrics.observe(request.method, rule, response.status_code,
-                            time.perf_counter() - started)
+            metrics.observe(
+                request.method, rule, response.status_code, time.perf_counter() - started
+            )
         return response
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         if error.status >= 500:
-            logger.warning("request failed", extra={"status": error.status, "code": error.code,
-                                                     "path": request.path})
+            logger.warning(
+                "request failed",
+                extra={"status": error.status, "code": error.code, "path": request.path},
+            )
         return problem_response(error, g.get("request_id"))
 
     @app.errorhandler(HTTPException)

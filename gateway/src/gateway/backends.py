@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf import descriptor
-
-from gateway.settings import GatewaySettings
 from switchyard.auth.v1 import auth_pb2
 from switchyard.profile.v1 import profile_pb2
 from switchyard_kit import Backend
+
+from gateway.settings import GatewaySettings
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,6 @@ from typing import Any
 import grpc
 from flask import Request, Response, g, request
 from google.protobuf import message, message_factory
-
-from gateway.problems import ApiError, from_rpc_error
-from gateway.tokens import TokenVerifier
-from gateway.transcoding import HttpRoute, build_request, render_response
 from switchyard_kit import (
     CLIENT_ADDRESS_KEY,
     IDEMPOTENCY_KEY,
@@ -24,6 +20,10 @@ from switchyard_kit import (
     Backend,
     user_id_var,
 )
+
+from gateway.problems import ApiError, from_rpc_error
+from gateway.tokens import TokenVerifier
+from gateway.transcoding import HttpRoute, build_request, render_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SANE_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -91,7 +91,9 @@ def make_view(
             response_deserializer=response_class.FromString,
         )
         try:
-            rpc_response: message.Message = call(rpc_request, timeout=timeout, metadata=metadata)
+            rpc_response: message.Message = call(
+                rpc_request, timeout=timeout, metadata=tuple(metadata)
+            )
         except grpc.RpcError as error:
             raise from_rpc_error(error, backend.name) from None
         status = route.success_status

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 
-_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "index.css", "favicon-32x32.png")
+_ASSETS = (
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "index.css",
+    "favicon-32x32.png",
+)
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -72,7 +78,6 @@ def docs_blueprint() -> Blueprint:
     def asset(name: str) -> Response:
         if name not in _ASSETS:
             abort(404)
-        response = send_from_directory(assets, name, max_age=86400)
-        return response
+        return send_from_directory(assets, name, max_age=86400)
 
     return blueprint

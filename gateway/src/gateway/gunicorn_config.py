@@ -8,10 +8,10 @@ workers open their gRPC channels on first use, after the fork.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
-
 import tempfile
 from pathlib import Path
 from types import FrameType
@@ -20,7 +20,7 @@ from typing import Any
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
 
-from gateway.settings import load_gateway_settings  # noqa: E402 - after the variable above
+from gateway.settings import load_gateway_settings
 
 _settings = load_gateway_settings()
 
@@ -60,18 +60,18 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """Logging in JSON, and on SIGTERM /readyz turns 503 before gunicorn stops the worker."""
-    from gateway.app import mark_draining
-    from switchyard_kit import configure_logging
+    from switchyard_kit import configure_logging  # noqa: PLC0415 - see above
+
+    from gateway.app import mark_draining  # noqa: PLC0415 - the app loads in the worker only
 
     configure_logging("gateway", _settings.log_level)
     previous = signal.getsignal(signal.SIGTERM)
     app = worker.wsgi
 
     def on_term(signum: int, frame: FrameType | None) -> None:
-        try:
+        # Marking readiness must never stand in the way of the shutdown itself.
+        with contextlib.suppress(Exception):
             mark_draining(app)
-        except Exception:  # noqa: S110 - draining must never stop the shutdown
-            pass
         if callable(previous):
             previous(signum, frame)
 
@@ -80,9 +80,9 @@ def post_worker_init(worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """A dead worker's live-gauge files are removed from the shared metrics."""
-    from prometheus_client import multiprocess
+    from prometheus_client import multiprocess  # noqa: PLC0415 - after the variable is set
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def on_exit(server: Any) -> None:
@@ -114,4 +114,3 @@ __all__ = [
     "workers",
     "wsgi_app",
 ]
-

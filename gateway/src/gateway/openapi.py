@@ -9,7 +9,7 @@ from google.protobuf import descriptor
 
 from gateway.problems import TITLES
 from gateway.transcoding import HttpRoute
-from gateway.transcoding.json_values import FD, is_map, is_repeated
+from gateway.transcoding.json_values import FD, enum_of, is_map, is_repeated, message_of
 
 OPENAPI_VERSION = "3.1.0"
 _FIELD_MASK = "google.protobuf.FieldMask"
@@ -91,7 +91,9 @@ class SchemaBuilder:
     def __init__(self) -> None:
         self.schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
 
-    def message(self, message: descriptor.Descriptor, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    def message(
+        self, message: descriptor.Descriptor, exclude: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """A $ref to `message`'s schema (or an inline one without `exclude`d fields)."""
         if message.full_name in _WELL_KNOWN:
             return dict(_WELL_KNOWN[message.full_name])
@@ -117,7 +119,7 @@ class SchemaBuilder:
 
     def field(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
         if is_map(field):
-            value = field.message_type.fields_by_name["value"]
+            value = message_of(field).fields_by_name["value"]
             return {"type": "object", "additionalProperties": self._single(value)}
         if is_repeated(field):
             return {"type": "array", "items": self._single(field)}
@@ -125,9 +127,9 @@ class SchemaBuilder:
 
     def _single(self, field: descriptor.FieldDescriptor) -> dict[str, Any]:
         if field.type == FD.TYPE_MESSAGE:
-            return self.message(field.message_type)
+            return self.message(message_of(field))
         if field.type == FD.TYPE_ENUM:
-            return self.enum(field.enum_type)
+            return self.enum(enum_of(field))
         return dict(_SCALARS[field.type])
 
     def enum(self, enum: descriptor.EnumDescriptor) -> dict[str, str]:
@@ -141,24 +143,28 @@ class SchemaBuilder:
 
 
 def _is_field_mask(field: descriptor.FieldDescriptor) -> bool:
-    return field.type == FD.TYPE_MESSAGE and field.message_type.full_name == _FIELD_MASK
+    return field.type == FD.TYPE_MESSAGE and message_of(field).full_name == _FIELD_MASK
 
 
 def _query_parameters(
-    message: descriptor.Descriptor, prefix: str, skip: set[str], schemas: SchemaBuilder, depth: int = 0
+    message: descriptor.Descriptor,
+    prefix: str,
+    skip: set[str],
+    schemas: SchemaBuilder,
+    depth: int = 0,
 ) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = []
     for field in message.fields:
         name = f"{prefix}{field.name}"
         if name in skip or _is_field_mask(field) or is_map(field):
             continue
-        if field.type == FD.TYPE_MESSAGE and field.message_type.full_name not in _WELL_KNOWN:
+        if field.type == FD.TYPE_MESSAGE and message_of(field).full_name not in _WELL_KNOWN:
             if not is_repeated(field) and depth < 3:
                 parameters.extend(
-                    _query_parameters(field.message_type, name + ".", skip, schemas, depth + 1)
+                    _query_parameters(message_of(field), name + ".", skip, schemas, depth + 1)
                 )
             continue
-        if field.type == FD.TYPE_MESSAGE and field.message_type.full_name in (
+        if field.type == FD.TYPE_MESSAGE and message_of(field).full_name in (
             "google.protobuf.Struct",
             "google.protobuf.Value",
             "google.protobuf.ListValue",
@@ -244,7 +250,10 @@ def _operation(route: HttpRoute, schemas: SchemaBuilder) -> dict[str, Any]:
         else:
             schema = schemas.message(method.output_type)
         operation["responses"] = {
-            success: {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+            success: {
+                "description": "Success.",
+                "content": {"application/json": {"schema": schema}},
+            }
         }
     operation["responses"].update(_error_responses(route))
     operation["security"] = [] if route.options.public else [{"bearerAuth": []}]
@@ -258,7 +267,9 @@ def _words(name: str) -> str:
     return out[:1].upper() + out[1:]
 
 
-def build_spec(routes: Sequence[HttpRoute], title: str = "Switchyard API", version: str = "v1") -> dict[str, Any]:
+def build_spec(
+    routes: Sequence[HttpRoute], title: str = "Switchyard API", version: str = "v1"
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document of `routes`."""
     schemas = SchemaBuilder()
     paths: dict[str, dict[str, Any]] = {}

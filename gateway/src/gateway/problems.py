@@ -16,7 +16,6 @@ from typing import Any
 import grpc
 from flask import Response
 from google.rpc import error_details_pb2
-
 from switchyard_kit import status_details
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
-
 from switchyard_kit import CommonSettings, load_settings
 
 DEFAULT_ISSUER = "switchyard-auth"

@@ -35,9 +35,9 @@ class KeysUnavailable(Exception):
 
 def unauthenticated(detail: str, error: str = "invalid_token") -> ApiError:
     """A 401 with the RFC 6750 challenge."""
-    challenge = f'Bearer realm="switchyard", error="{error}"' if error else _CHALLENGE[
-        "WWW-Authenticate"
-    ]
+    challenge = (
+        f'Bearer realm="switchyard", error="{error}"' if error else _CHALLENGE["WWW-Authenticate"]
+    )
     return ApiError(401, detail, headers={"WWW-Authenticate": challenge})
 
 
@@ -66,7 +66,9 @@ class JwksCache:
         if self._attempted_at is None:
             return True
         # Holding no key at all, retry sooner: every protected route waits on it.
-        interval = self._min_interval if self._fetched_at is not None else min(self._min_interval, 1.0)
+        interval = (
+            self._min_interval if self._fetched_at is not None else min(self._min_interval, 1.0)
+        )
         return now - self._attempted_at >= interval
 
     def _stale(self, now: float) -> bool:
@@ -100,9 +102,9 @@ class JwksCache:
         key at all is held and none could be fetched."""
         with self._lock:
             now = self._clock()
-            if self._stale(now) and self._may_fetch(now):
-                self._refresh(now)
-            elif kid not in self._keys and self._may_fetch(now):
+            if (self._stale(now) and self._may_fetch(now)) or (
+                kid not in self._keys and self._may_fetch(now)
+            ):
                 self._refresh(now)
             if not self._keys and self._fetched_at is None:
                 raise KeysUnavailable("no signing keys")
@@ -135,7 +137,9 @@ class TokenVerifier:
             raise unauthenticated("this route needs a bearer token", error="")
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise unauthenticated("the Authorization header must be 'Bearer <token>'", "invalid_request")
+            raise unauthenticated(
+                "the Authorization header must be 'Bearer <token>'", "invalid_request"
+            )
         return self.verify(token.strip())
 
     def verify(self, token: str) -> VerifiedToken:

@@ -4,13 +4,12 @@ import json
 from typing import Any
 
 import pytest
-from werkzeug.datastructures import MultiDict
-
 from gateway.backends import AUTH, PROFILE
 from gateway.problems import ApiError
 from gateway.transcoding import HttpRoute, build_request, discover_routes, render_response
 from switchyard.auth.v1 import auth_pb2
 from switchyard.profile.v1 import profile_pb2
+from werkzeug.datastructures import MultiDict
 
 ROUTES = {
     route.method.name: route
@@ -20,9 +19,16 @@ ROUTES = {
 
 
 def build(
-    method: str, body: Any = None, query: dict[str, Any] | None = None, path: dict[str, str] | None = None
+    method: str,
+    body: Any = None,
+    query: dict[str, Any] | None = None,
+    path: dict[str, str] | None = None,
 ) -> Any:
-    raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+    raw = (
+        body
+        if isinstance(body, bytes)
+        else (json.dumps(body).encode() if body is not None else b"")
+    )
     args: MultiDict[str, str] = MultiDict()
     for name, value in (query or {}).items():
         for item in value if isinstance(value, list) else [value]:
@@ -36,7 +42,14 @@ def field_errors(error: pytest.ExceptionInfo[ApiError]) -> dict[str, str]:
 
 
 def test_only_annotated_rpcs_become_routes() -> None:
-    assert set(ROUTES) == {"SignUp", "Login", "GetJwks", "GetMyProfile", "UpdateMyProfile", "GetPublicProfile"}
+    assert set(ROUTES) == {
+        "SignUp",
+        "Login",
+        "GetJwks",
+        "GetMyProfile",
+        "UpdateMyProfile",
+        "GetPublicProfile",
+    }
     assert "CreateProfile" not in ROUTES
     assert ROUTES["SignUp"].success_status == 201
     assert ROUTES["SignUp"].options.public
@@ -163,5 +176,9 @@ def _route(name: str) -> HttpRoute:
 def test_unset_message_response_body_renders_defaults() -> None:
     rendered = render_response(_route("Login"), auth_pb2.LoginResponse())
     assert rendered == {
-        "user_id": "", "access_token": "", "refresh_token": "", "token_type": "", "expires_in": 0
+        "user_id": "",
+        "access_token": "",
+        "refresh_token": "",
+        "token_type": "",
+        "expires_in": 0,
     }

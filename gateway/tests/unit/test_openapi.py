@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-openapi_spec_validator = pytest.importorskip("openapi_spec_validator")  # gateway[test] extra
-
 from gateway.backends import BACKENDS
 from gateway.openapi import build_spec
 from gateway.transcoding import discover_routes
+
+# From the gateway[test] extra.
+openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,10 @@ def test_spec_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
 
 def test_paths_and_methods(spec: dict[str, Any]) -> None:
     assert set(spec["paths"]) == {
-        "/v1/auth/signup", "/v1/auth/login", "/v1/auth/jwks", "/v1/profiles/me",
+        "/v1/auth/signup",
+        "/v1/auth/login",
+        "/v1/auth/jwks",
+        "/v1/profiles/me",
         "/v1/profiles/{user_id}",
     }
     assert set(spec["paths"]["/v1/profiles/me"]) == {"get", "patch"}
@@ -52,7 +56,10 @@ def test_schemas_follow_the_messages(spec: dict[str, Any]) -> None:
     assert profile["preferences"] == {"type": "object", "additionalProperties": {"type": "string"}}
     assert profile["display_name"] == {"type": "string"}
     jwks = schemas["switchyard.auth.v1.GetJwksResponse"]["properties"]["keys"]
-    assert jwks == {"type": "array", "items": {"$ref": "#/components/schemas/switchyard.auth.v1.JsonWebKey"}}
+    assert jwks == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/switchyard.auth.v1.JsonWebKey"},
+    }
 
 
 def test_field_masks_are_hidden(spec: dict[str, Any]) -> None:
@@ -68,4 +75,6 @@ def test_errors_are_problem_json(spec: dict[str, Any]) -> None:
     responses = spec["paths"]["/v1/auth/login"]["post"]["responses"]
     assert responses["400"] == {"$ref": "#/components/responses/Problem400"}
     problem = spec["components"]["responses"]["Problem400"]["content"]
-    assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert problem == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-
 from gateway.transcoding import PathTemplate, TemplateConverter, TemplateError
 
 
@@ -39,8 +38,16 @@ def test_custom_verb_is_split_off() -> None:
 
 @pytest.mark.parametrize(
     "template",
-    ["v1/no-slash", "/v1/{unclosed", "/v1/}x{", "/v1/{a=**}/more", "/v1/{1bad}", "/v1/x:a:b",
-     "/v1/{a}/{a}", "/v1/**/x"],
+    [
+        "v1/no-slash",
+        "/v1/{unclosed",
+        "/v1/}x{",
+        "/v1/{a=**}/more",
+        "/v1/{1bad}",
+        "/v1/x:a:b",
+        "/v1/{a}/{a}",
+        "/v1/**/x",
+    ],
 )
 def test_malformed_templates_are_refused(template: str) -> None:
     with pytest.raises(TemplateError):

@@ -4,17 +4,18 @@ import json
 
 import grpc
 import pytest
+from gateway.problems import GRPC_TO_HTTP, ApiError, FieldError, from_rpc_error, problem_response
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-
-from gateway.problems import GRPC_TO_HTTP, ApiError, FieldError, from_rpc_error, problem_response
 
 
 class FakeCallError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
     """What a failed unary call raises: an RpcError that is also a Call."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, status: status_pb2.Status | None = None):
+    def __init__(
+        self, code: grpc.StatusCode, message: str, status: status_pb2.Status | None = None
+    ):
         self._code = code
         self._message = message
         self._trailers = ()
@@ -101,7 +102,8 @@ def test_field_violations_and_retry_info_are_passed_on() -> None:
         ],
     )
     error = from_rpc_error(
-        FakeCallError(grpc.StatusCode.INVALID_ARGUMENT, "display_name is too long", status), "profile"
+        FakeCallError(grpc.StatusCode.INVALID_ARGUMENT, "display_name is too long", status),
+        "profile",
     )
     assert error.status == 400
     assert error.detail == "display_name is too long"
@@ -119,7 +121,9 @@ def test_internal_messages_are_not_leaked(code: grpc.StatusCode) -> None:
 
 def test_transport_failures_get_the_gateways_words() -> None:
     error = from_rpc_error(
-        FakeCallError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; ipv4:10.0.0.1"),
+        FakeCallError(
+            grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; ipv4:10.0.0.1"
+        ),
         "profile",
     )
     assert error.status == 503
@@ -128,7 +132,9 @@ def test_transport_failures_get_the_gateways_words() -> None:
 
 
 def test_problem_json_shape() -> None:
-    error = ApiError(400, "invalid request: email", errors=[FieldError("email", "must be a string")])
+    error = ApiError(
+        400, "invalid request: email", errors=[FieldError("email", "must be a string")]
+    )
     response = problem_response(error, "req-1")
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -10,7 +12,6 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from gateway.problems import ApiError
 from gateway.tokens import JwksCache, TokenVerifier
 
@@ -65,9 +66,13 @@ def assert_401(verifier: TokenVerifier, token: str) -> ApiError:
     return error.value
 
 
-def test_valid_token_yields_the_subject(verifier: TokenVerifier, make_token: Callable[..., str]) -> None:
+def test_valid_token_yields_the_subject(
+    verifier: TokenVerifier, make_token: Callable[..., str]
+) -> None:
     token = make_token(sub="7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c")
-    assert verifier.verify_header(f"Bearer {token}").user_id == "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
+    assert (
+        verifier.verify_header(f"Bearer {token}").user_id == "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
+    )
 
 
 def test_expired_token(verifier: TokenVerifier, make_token: Callable[..., str]) -> None:
@@ -78,14 +83,22 @@ def test_not_yet_valid_token(verifier: TokenVerifier, make_token: Callable[..., 
     assert "not valid yet" in assert_401(verifier, make_token(nbf=int(time.time()) + 600)).detail
 
 
-def test_small_clock_skew_is_tolerated(verifier: TokenVerifier, make_token: Callable[..., str]) -> None:
+def test_small_clock_skew_is_tolerated(
+    verifier: TokenVerifier, make_token: Callable[..., str]
+) -> None:
     verifier.verify(make_token(nbf=int(time.time()) + 2))
 
 
 @pytest.mark.parametrize(
     "claims",
-    [{"iss": "someone-else"}, {"aud": "another-api"}, {"sub": None}, {"exp": None}, {"iat": None},
-     {"sub": ""}],
+    [
+        {"iss": "someone-else"},
+        {"aud": "another-api"},
+        {"sub": None},
+        {"exp": None},
+        {"iat": None},
+        {"sub": ""},
+    ],
 )
 def test_wrong_or_missing_claims(
     verifier: TokenVerifier, make_token: Callable[..., str], claims: dict[str, Any]
@@ -102,10 +115,14 @@ def test_tampered_payload(verifier: TokenVerifier, make_token: Callable[..., str
 
 
 def test_alg_none(verifier: TokenVerifier, make_token: Callable[..., str]) -> None:
-    header, payload, _ = make_token().split(".")
-    none_header = base64.urlsafe_b64encode(
-        json.dumps({"alg": "none", "typ": "JWT", "kid": "test-key-1"}).encode()
-    ).rstrip(b"=").decode()
+    _, payload, _ = make_token().split(".")
+    none_header = (
+        base64.urlsafe_b64encode(
+            json.dumps({"alg": "none", "typ": "JWT", "kid": "test-key-1"}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     assert_401(verifier, f"{none_header}.{payload}.")
 
 
@@ -123,9 +140,6 @@ def test_hs256_signed_with_the_public_key(
         + b"."
         + base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
     )
-    import hashlib
-    import hmac
-
     signature = base64.urlsafe_b64encode(
         hmac.new(public_bytes, signing_input, hashlib.sha256).digest()
     ).rstrip(b"=")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import descriptor, json_format, message_factory
@@ -56,11 +58,22 @@ def join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
+def message_of(field: descriptor.FieldDescriptor) -> descriptor.Descriptor:
+    """The message type of a message field."""
+    if field.message_type is None:
+        raise TypeError(f"{field.full_name} is not a message field")
+    return field.message_type
+
+
+def enum_of(field: descriptor.FieldDescriptor) -> descriptor.EnumDescriptor:
+    """The enum type of an enum field."""
+    if field.enum_type is None:
+        raise TypeError(f"{field.full_name} is not an enum field")
+    return field.enum_type
+
+
 def is_map(field: descriptor.FieldDescriptor) -> bool:
-    return (
-        field.type == FD.TYPE_MESSAGE
-        and field.message_type.GetOptions().map_entry
-    )
+    return field.type == FD.TYPE_MESSAGE and message_of(field).GetOptions().map_entry
 
 
 def is_repeated(field: descriptor.FieldDescriptor) -> bool:
@@ -99,78 +112,96 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-def _scalar(value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems) -> Any:
-    kind = field.type
-    if kind in _INT_RANGES:
-        low, high = _INT_RANGES[kind]
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, float) and value.is_integer():
+class _Invalid(Exception):
+    """A value that does not fit its field; the message says why."""
+
+
+def _integer(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    low, high = _INT_RANGES[field.type]
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip() == value:
+        with contextlib.suppress(ValueError):
             number = int(value)
-        elif isinstance(value, str):
-            try:
-                number = int(value.strip()) if value.strip() == value else None
-            except ValueError:
-                number = None
-        if number is None:
-            out.add(path, f"must be an integer, not {_json_type(value)}")
-            return None
-        if not low <= number <= high:
-            out.add(path, f"must be between {low} and {high}")
-            return None
-        return number
-    if kind in _FLOATS:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            if value in _SPECIAL_FLOATS:
-                return value
-            try:
-                parsed = float(value)
-            except ValueError:
-                parsed = math.nan
-            if not math.isnan(parsed):
-                return parsed
-        out.add(path, f"must be a number, not {_json_type(value)}")
-        return None
-    if kind == FD.TYPE_BOOL:
-        if isinstance(value, bool):
-            return value
-        out.add(path, f"must be true or false, not {_json_type(value)}")
-        return None
-    if kind == FD.TYPE_STRING:
-        if isinstance(value, str):
-            return value
-        out.add(path, f"must be a string, not {_json_type(value)}")
-        return None
-    if kind == FD.TYPE_BYTES:
-        if isinstance(value, str):
-            try:
-                padded = value + "=" * (-len(value) % 4)
-                base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-            except (binascii.Error, ValueError):
-                out.add(path, "must be base64-encoded bytes")
-                return None
-            return value
-        out.add(path, f"must be a base64 string, not {_json_type(value)}")
-        return None
-    if kind == FD.TYPE_ENUM:
-        enum = field.enum_type
-        if isinstance(value, str) and value in enum.values_by_name:
-            return value
-        if isinstance(value, int) and not isinstance(value, bool) and value in enum.values_by_number:
-            return value
-        names = ", ".join(v.name for v in enum.values)
-        out.add(path, f"must be one of {names}")
-        return None
-    out.add(path, "has an unsupported type")
-    return None
+    if number is None:
+        raise _Invalid(f"must be an integer, not {_json_type(value)}")
+    if not low <= number <= high:
+        raise _Invalid(f"must be between {low} and {high}")
+    return number
 
 
-def _well_known(
-    value: Any, message: descriptor.Descriptor, path: str, out: FieldProblems
-) -> Any:
+def _float(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value in _SPECIAL_FLOATS:
+            return value
+        parsed = math.nan
+        with contextlib.suppress(ValueError):
+            parsed = float(value)
+        if not math.isnan(parsed):
+            return parsed
+    raise _Invalid(f"must be a number, not {_json_type(value)}")
+
+
+def _bool(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    if isinstance(value, bool):
+        return value
+    raise _Invalid(f"must be true or false, not {_json_type(value)}")
+
+
+def _string(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    if isinstance(value, str):
+        return value
+    raise _Invalid(f"must be a string, not {_json_type(value)}")
+
+
+def _bytes(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    if not isinstance(value, str):
+        raise _Invalid(f"must be a base64 string, not {_json_type(value)}")
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise _Invalid("must be base64-encoded bytes") from None
+    return value
+
+
+def _enum(value: Any, field: descriptor.FieldDescriptor) -> Any:
+    enum = enum_of(field)
+    if isinstance(value, str) and value in enum.values_by_name:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value in enum.values_by_number:
+        return value
+    raise _Invalid("must be one of " + ", ".join(v.name for v in enum.values))
+
+
+_SCALAR_CHECKS: dict[int, Callable[[Any, descriptor.FieldDescriptor], Any]] = {
+    **dict.fromkeys(_INT_RANGES, _integer),
+    **dict.fromkeys(_FLOATS, _float),
+    FD.TYPE_BOOL: _bool,
+    FD.TYPE_STRING: _string,
+    FD.TYPE_BYTES: _bytes,
+    FD.TYPE_ENUM: _enum,
+}
+
+
+def _scalar(value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems) -> Any:
+    check = _SCALAR_CHECKS.get(field.type)
+    if check is None:
+        out.add(path, "has an unsupported type")
+        return None
+    try:
+        return check(value, field)
+    except _Invalid as invalid:
+        out.add(path, str(invalid))
+        return None
+
+
+def _well_known(value: Any, message: descriptor.Descriptor, path: str, out: FieldProblems) -> Any:
     if message.full_name == "google.protobuf.FieldMask":
         out.add(path, "is set by the gateway and cannot be sent")
         return None
@@ -189,45 +220,46 @@ def _first_line(exc: Exception) -> str:
     return text[:200]
 
 
+def _map_value(value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems) -> Any:
+    if not isinstance(value, dict):
+        out.add(path, f"must be an object, not {_json_type(value)}")
+        return None
+    key_field = message_of(field).fields_by_name["key"]
+    value_field = message_of(field).fields_by_name["value"]
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        item_path = f"{path}.{key}" if key_field.type == FD.TYPE_STRING else f"{path}[{key!r}]"
+        if key_field.type == FD.TYPE_BOOL:
+            if key not in ("true", "false"):
+                out.add(item_path, "map key must be true or false")
+                continue
+        elif key_field.type != FD.TYPE_STRING and _scalar(key, key_field, item_path, out) is None:
+            continue
+        result[key] = normalize_value(item, value_field, item_path, out)
+    return result
+
+
 def normalize_value(
     value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems
 ) -> Any:
     """`value` checked against `field`: a JSON value ready for json_format."""
     if value is None:
-        if field.type == FD.TYPE_MESSAGE and field.message_type.full_name == "google.protobuf.Value":
+        if field.type == FD.TYPE_MESSAGE and message_of(field).full_name == "google.protobuf.Value":
             return value
         return None
     if is_map(field):
-        if not isinstance(value, dict):
-            out.add(path, f"must be an object, not {_json_type(value)}")
-            return None
-        key_field = field.message_type.fields_by_name["key"]
-        value_field = field.message_type.fields_by_name["value"]
-        result: dict[str, Any] = {}
-        for key, item in value.items():
-            item_path = f"{path}[{key!r}]" if key_field.type != FD.TYPE_STRING else f"{path}.{key}"
-            if key_field.type != FD.TYPE_STRING:
-                if key_field.type == FD.TYPE_BOOL:
-                    if key not in ("true", "false"):
-                        out.add(item_path, "map key must be true or false")
-                        continue
-                elif _scalar(key, key_field, item_path, out) is None:
-                    continue
-            result[key] = normalize_value(item, value_field, item_path, out)
-        return result
+        return _map_value(value, field, path, out)
     if is_repeated(field):
         if not isinstance(value, list):
             out.add(path, f"must be an array, not {_json_type(value)}")
             return None
-        return [
-            _single(item, field, f"{path}[{index}]", out) for index, item in enumerate(value)
-        ]
+        return [_single(item, field, f"{path}[{index}]", out) for index, item in enumerate(value)]
     return _single(value, field, path, out)
 
 
 def _single(value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems) -> Any:
     if field.type == FD.TYPE_MESSAGE:
-        message = field.message_type
+        message = message_of(field)
         if is_well_known(message) and message.full_name != "google.protobuf.Empty":
             return _well_known(value, message, path, out)
         return normalize_message(value, message, path, out)

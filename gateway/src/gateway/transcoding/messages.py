@@ -18,6 +18,7 @@ from gateway.transcoding.json_values import (
     is_map,
     is_repeated,
     is_well_known,
+    message_of,
     normalize_message,
     normalize_value,
 )
@@ -63,7 +64,7 @@ def resolve_path(
         if field is None:
             return None
         fields.append(field)
-        current = field.message_type if field.type == FD.TYPE_MESSAGE else None
+        current = message_of(field) if field.type == FD.TYPE_MESSAGE else None
     return fields
 
 
@@ -81,7 +82,7 @@ def _from_text(text: str, field: descriptor.FieldDescriptor) -> Any:
     """A query-string or path value as the JSON value of `field`'s type."""
     kind = field.type
     if kind == FD.TYPE_MESSAGE:
-        wrapped = _WRAPPED_TYPES.get(field.message_type.full_name)
+        wrapped = _WRAPPED_TYPES.get(message_of(field).full_name)
         if wrapped is None:
             return text
         kind = wrapped
@@ -115,7 +116,7 @@ def _query_field(
             return None
     leaf = fields[-1]
     if is_map(leaf) or (
-        leaf.type == FD.TYPE_MESSAGE and leaf.message_type.full_name not in _QUERY_MESSAGES
+        leaf.type == FD.TYPE_MESSAGE and message_of(leaf).full_name not in _QUERY_MESSAGES
     ):
         problems.add(name, "cannot be given as a query parameter")
         return None
@@ -148,9 +149,11 @@ def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(
-            exc, json.JSONDecodeError
-        ) else ""
+        where = (
+            f" (line {exc.lineno}, column {exc.colno})"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise ApiError(
             400,
             f"the request body is not valid JSON{where}",
@@ -168,12 +171,12 @@ def _mask_paths(value: Mapping[str, Any], message: descriptor.Descriptor, prefix
             field.type == FD.TYPE_MESSAGE
             and not is_map(field)
             and not is_repeated(field)
-            and not is_well_known(field.message_type)
+            and not is_well_known(message_of(field))
             and isinstance(item, dict)
             and item
         )
         if nested:
-            paths.extend(_mask_paths(item, field.message_type, path + "."))
+            paths.extend(_mask_paths(item, message_of(field), path + "."))
         else:
             paths.append(path)
     return paths
@@ -184,8 +187,30 @@ def _has_update_mask(request_type: descriptor.Descriptor) -> bool:
     return (
         field is not None
         and field.type == FD.TYPE_MESSAGE
-        and field.message_type.full_name == _FIELD_MASK
+        and message_of(field).full_name == _FIELD_MASK
     )
+
+
+def _body_values(
+    route: HttpRoute, body: bytes, data: dict[str, Any], problems: FieldProblems
+) -> list[str] | None:
+    """Puts the body into `data`; returns the update mask a PATCH implies."""
+    request_type = route.method.input_type
+    payload = _parse_json(body) if body.strip() else {}
+    if route.body == "*":
+        data.update(normalize_message(payload, request_type, "", problems))
+        return None
+    body_field = request_type.fields_by_name[route.body]
+    value = normalize_value(payload, body_field, "", problems)
+    data[body_field.name] = value
+    patching = (
+        route.http_method == "PATCH"
+        and body_field.type == FD.TYPE_MESSAGE
+        and _has_update_mask(request_type)
+    )
+    if patching and isinstance(value, dict):
+        return _mask_paths(value, message_of(body_field), "")
+    return None
 
 
 def build_request(
@@ -216,23 +241,7 @@ def build_request(
         query_values = _query_values(route, query, bound, problems)
         data.update(normalize_message(query_values, request_type, "", problems))
 
-    mask: list[str] | None = None
-    if route.body:
-        payload = _parse_json(body) if body.strip() else {}
-        if route.body == "*":
-            data.update(normalize_message(payload, request_type, "", problems))
-        else:
-            body_field = request_type.fields_by_name[route.body]
-            value = normalize_value(payload, body_field, "", problems)
-            data[body_field.name] = value
-            patching = (
-                route.http_method == "PATCH"
-                and body_field.type == FD.TYPE_MESSAGE
-                and isinstance(value, dict)
-                and _has_update_mask(request_type)
-            )
-            if patching and isinstance(value, dict):
-                mask = _mask_paths(value, body_field.message_type, "")
+    mask = _body_values(route, body, data, problems) if route.body else None
 
     for field_path, text in path_values.items():
         fields = resolve_path(request_type, field_path)
@@ -261,7 +270,7 @@ def render_response(route: HttpRoute, response: message.Message) -> Any:
     """
     if not route.response_body:
         return _to_dict(response)
-    field = response.DESCRIPTOR.fields_by_name[route.response_body]
+    field = route.method.output_type.fields_by_name[route.response_body]
     if field.type == FD.TYPE_MESSAGE and not is_repeated(field):
         return _to_dict(getattr(response, field.name))
     return _to_dict(response).get(field.name)

@@ -104,15 +104,7 @@ class PathTemplate:
     def parse(cls, template: str) -> PathTemplate:
         if not template.startswith("/"):
             raise TemplateError(f"a path template starts with '/': {template!r}")
-        parts = _split_outside_braces(template[1:], "/")
-        verb: str | None = None
-        last = _split_outside_braces(parts[-1], ":")
-        if len(last) == 2:
-            parts[-1], verb = last
-            if not _LITERAL.match(verb):
-                raise TemplateError(f"invalid verb {verb!r} in {template!r}")
-        elif len(last) > 2:
-            raise TemplateError(f"more than one ':' in the last segment of {template!r}")
+        parts, verb = _split_verb(template)
         fields: dict[str, str] = {}
         rule_parts: list[str] = []
         wildcard = 0
@@ -146,7 +138,11 @@ class PathTemplate:
 
     def bindings(self, view_args: dict[str, Any]) -> dict[str, str]:
         """Field path -> value of the variables Flask matched (wildcards dropped)."""
-        return {self.fields[name]: str(value) for name, value in view_args.items() if name in self.fields}
+        return {
+            self.fields[name]: str(value)
+            for name, value in view_args.items()
+            if name in self.fields
+        }
 
     @property
     def openapi_path(self) -> str:
@@ -155,6 +151,20 @@ class PathTemplate:
         for name, field_path in self.fields.items():
             path = re.sub(rf"<(?:[^<>]*:)?{name}>", "{" + field_path + "}", path)
         return path
+
+
+def _split_verb(template: str) -> tuple[list[str], str | None]:
+    """The template's segments, and its custom verb (`:cancel`) if any."""
+    parts = _split_outside_braces(template[1:], "/")
+    last = _split_outside_braces(parts[-1], ":")
+    if len(last) == 1:
+        return parts, None
+    if len(last) > 2:
+        raise TemplateError(f"more than one ':' in the last segment of {template!r}")
+    parts[-1], verb = last
+    if not _LITERAL.match(verb):
+        raise TemplateError(f"invalid verb {verb!r} in {template!r}")
+    return parts, verb
 
 
 def _converter(segments: list[str], name: str, template: str) -> str:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor
+from switchyard.api.v1 import annotations_pb2 as route_annotations
 
 from gateway.transcoding.path_template import PathTemplate, TemplateError
-from switchyard.api.v1 import annotations_pb2 as route_annotations
 
 _EMPTY = "google.protobuf.Empty"
 
