@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from switchyard_kit import Database
+from switchyard_kit import Backend, Database
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
 from auth_service.adapters.profiles import GrpcProfileDirectory, profile_backend
@@ -33,11 +33,12 @@ class AuthApplication:
     auth: AuthService
     keys: KeyRing
     profiles: ProfileDirectory
+    backends: list[Backend] = field(default_factory=list)
 
     def close(self) -> None:
-        close = getattr(self.profiles, "close", None)
-        if callable(close):
-            close()
+        """Close the client channels and the connection pools (on shutdown)."""
+        for backend in self.backends:
+            backend.close()
         self.database.dispose()
 
 
@@ -76,7 +77,11 @@ def build_application(
         clock=utc_now,
         cache_seconds=settings.signing_key_cache_seconds,
     )
-    directory = profiles or GrpcProfileDirectory(profile_backend(settings.profile_target))
+    backends: list[Backend] = []
+    if profiles is None:
+        backend = profile_backend(settings.profile_target)
+        backends.append(backend)
+        profiles = GrpcProfileDirectory(backend)
     auth = AuthService(
         uow_factory,
         hasher=Argon2PasswordHasher(
@@ -86,7 +91,7 @@ def build_application(
         ),
         signer=signer,
         keys=keys,
-        profiles=directory,
+        profiles=profiles,
         token_policy=TokenPolicy(
             issuer=settings.token_issuer,
             audience=settings.token_audience,
@@ -95,4 +100,4 @@ def build_application(
         ),
         profile_timeout_seconds=settings.profile_timeout_seconds,
     )
-    return AuthApplication(settings, database, auth, keys, directory)
+    return AuthApplication(settings, database, auth, keys, profiles, backends)

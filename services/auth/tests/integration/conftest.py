@@ -136,3 +136,9 @@ def start_auth(
 @pytest.fixture
 def auth_server(start_auth: Callable[..., AuthServer]) -> AuthServer:
     return start_auth()
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., AuthSettings]:
+    """`make_settings(database_url, **overrides)`: the settings the test servers use."""
+    return auth_settings

@@ -40,6 +40,3 @@ class GrpcProfileDirectory:
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
             raise ProfileDirectoryError(f"CreateProfile failed: {code.name}") from exc
-
-    def close(self) -> None:
-        self._backend.close()
