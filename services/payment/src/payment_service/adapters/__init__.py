@@ -1,0 +1,1 @@
+"""Storage (SQLAlchemy Core), the outbox, and proto conversions."""

@@ -1,0 +1,110 @@
+"""The ledger's invariants, checked with SQL over the whole database."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# Each check: a name, what a row of its result means, and a query that
+# returns one row per violation (nothing when the invariant holds).
+CHECKS: list[tuple[str, str, str]] = [
+    (
+        "ledger_sums_to_zero",
+        "entries of a currency do not sum to zero",
+        "SELECT currency, SUM(amount) FROM ledger_entries"
+        " GROUP BY currency HAVING SUM(amount) <> 0",
+    ),
+    (
+        "transaction_balanced",
+        "a transaction's entries do not sum to zero in a currency",
+        "SELECT transaction_id, currency, SUM(amount) FROM ledger_entries"
+        " GROUP BY transaction_id, currency HAVING SUM(amount) <> 0",
+    ),
+    (
+        "wallet_not_negative",
+        "a stored wallet balance is negative",
+        "SELECT account_id, amount FROM balances WHERE amount < 0",
+    ),
+    (
+        "wallet_never_negative",
+        "a wallet's running balance went below zero at some entry",
+        "SELECT account_id, MIN(running) FROM ("
+        "  SELECT e.account_id, SUM(e.amount) OVER (PARTITION BY e.account_id ORDER BY e.id"
+        "    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running"
+        "  FROM ledger_entries e JOIN accounts a ON a.id = e.account_id WHERE a.kind = 'wallet'"
+        ") r GROUP BY account_id HAVING MIN(running) < 0",
+    ),
+    (
+        "balance_matches_entries",
+        "a stored balance differs from the sum of its account's entries",
+        "SELECT b.account_id, b.amount, COALESCE(s.total, 0) FROM balances b"
+        " LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries"
+        "   GROUP BY account_id) s ON s.account_id = b.account_id"
+        " WHERE b.amount <> COALESCE(s.total, 0)",
+    ),
+    (
+        "refunds_within_payment",
+        "a payment's refunds exceed it or differ from its refunded_amount",
+        "SELECT p.id, p.amount, p.refunded_amount, COALESCE(r.total, 0) FROM payments p"
+        " LEFT JOIN (SELECT payment_id, SUM(amount) AS total FROM refunds"
+        "   GROUP BY payment_id) r ON r.payment_id = p.id"
+        " WHERE COALESCE(r.total, 0) > p.amount OR COALESCE(r.total, 0) <> p.refunded_amount",
+    ),
+    (
+        "status_matches_refunds",
+        "a payment's status disagrees with its refunds",
+        "SELECT id, status, refunded_amount FROM payments WHERE NOT ("
+        " (status = 'succeeded' AND refunded_amount = 0)"
+        " OR (status = 'partially_refunded' AND refunded_amount > 0 AND refunded_amount < amount)"
+        " OR (status = 'refunded' AND refunded_amount = amount)"
+        " OR (status = 'failed' AND refunded_amount = 0))",
+    ),
+    (
+        "payment_booked_once",
+        "a payment has not exactly one ledger transaction (none if failed)",
+        "SELECT p.id, p.status, COUNT(lt.id) FROM payments p"
+        " LEFT JOIN ledger_transactions lt ON lt.reference_id = p.id AND lt.kind = 'payment'"
+        " GROUP BY p.id, p.status"
+        " HAVING COUNT(lt.id) <> CASE WHEN p.status = 'failed' THEN 0 ELSE 1 END",
+    ),
+    (
+        "payment_entries_match",
+        "a payment's ledger entries do not move its amount out of the wallet",
+        "SELECT p.id FROM payments p JOIN ledger_transactions lt"
+        " ON lt.reference_id = p.id AND lt.kind = 'payment'"
+        " JOIN ledger_entries e ON e.transaction_id = lt.id"
+        " GROUP BY p.id, p.amount"
+        " HAVING SUM(CASE WHEN e.amount < 0 THEN -e.amount ELSE 0 END) <> p.amount",
+    ),
+    (
+        "refund_booked_once",
+        "a refund has not exactly one ledger transaction of its amount",
+        "SELECT r.id FROM refunds r LEFT JOIN ledger_transactions lt"
+        " ON lt.reference_id = r.id AND lt.kind = 'refund'"
+        " LEFT JOIN ledger_entries e ON e.transaction_id = lt.id AND e.amount > 0"
+        " GROUP BY r.id, r.amount"
+        " HAVING COUNT(DISTINCT lt.id) <> 1 OR COALESCE(SUM(e.amount), 0) <> r.amount",
+    ),
+    (
+        "event_per_movement",
+        "a succeeded payment, refund or top-up has not exactly one outbox event"
+        " (rows older than the oldest kept outbox row may have been purged)",
+        "SELECT s.id, COUNT(o.id) FROM ("
+        "  SELECT id, created_at FROM payments WHERE status <> 'failed'"
+        "  UNION ALL SELECT id, created_at FROM refunds"
+        "  UNION ALL SELECT id, created_at FROM top_ups"
+        ") s LEFT JOIN outbox o ON o.subject_id = s.id GROUP BY s.id, s.created_at"
+        " HAVING COUNT(o.id) > 1 OR (COUNT(o.id) = 0"
+        "  AND s.created_at >= (SELECT MIN(created_at) FROM outbox))",
+    ),
+]
+
+
+def run_checks(session: Session, limit: int = 20) -> list[tuple[str, str, list[str]]]:
+    """(check, description, sample of offending rows) for each broken invariant."""
+    failures = []
+    for name, description, query in CHECKS:
+        rows = session.execute(text(f"{query} LIMIT {int(limit)}")).all()
+        if rows:
+            failures.append((name, description, [repr(tuple(row)) for row in rows]))
+    return failures

@@ -1,0 +1,424 @@
+"""The one place with the payment service's SQL (PostgreSQL and SQLite)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from switchyard_kit import Aborted, FailedPrecondition
+
+from payment_service.adapters import tables as t
+from payment_service.adapters.proto_codec import event_to_envelope
+from payment_service.domain import errors
+from payment_service.domain.idempotency import Outcome
+from payment_service.domain.ledger import Account, LedgerTransaction
+from payment_service.domain.model import (
+    DomainEvent,
+    LineItem,
+    Payment,
+    PaymentStatus,
+    Refund,
+    TopUp,
+)
+from payment_service.domain.money import MAX_AMOUNT
+
+# PostgreSQL SQLSTATE of "could not obtain lock" (lock_timeout expired).
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back without a zone; they are all UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def is_lock_timeout(error: OperationalError) -> bool:
+    """A lock wait that ran out: PostgreSQL lock_timeout, SQLite busy timeout."""
+    code = getattr(error.orig, "pgcode", None)
+    return code == LOCK_NOT_AVAILABLE or "database is locked" in str(error.orig)
+
+
+class PaymentRepository:
+    """Accounts, balances, ledger, payments, idempotency keys and the outbox."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+
+    # --- locking -------------------------------------------------------------
+
+    def set_lock_timeout(self, seconds: float) -> None:
+        """How long this transaction's next lock waits may take (PostgreSQL;
+        SQLite serialises whole write transactions with BEGIN IMMEDIATE)."""
+        if self.dialect == "postgresql":
+            self.session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
+
+    def _insert(self, table: Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # --- idempotency keys ----------------------------------------------------
+
+    def claim_key(
+        self,
+        *,
+        user_id: str,
+        key: str,
+        operation: str,
+        fingerprint: str,
+        now: datetime,
+        expires_at: datetime,
+        wait_seconds: float,
+    ) -> Outcome | None:
+        """Claim (user, key) for this transaction, or the outcome to replay.
+
+        The unique insert waits while another transaction holds the same key
+        uncommitted, at most `wait_seconds` (then ABORTED, in flight). Same
+        key with another request: FAILED_PRECONDITION, IDEMPOTENCY_KEY_REUSED.
+        """
+        self.set_lock_timeout(wait_seconds)
+        row = {
+            "user_id": user_id,
+            "key": key,
+            "operation": operation,
+            "fingerprint": fingerprint,
+            "outcome": None,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        claim = (
+            self._insert(t.idempotency_keys)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(t.idempotency_keys.c.user_id)
+        )
+        try:
+            if self.session.execute(claim).first() is not None:
+                return None
+        except OperationalError as error:
+            if is_lock_timeout(error):
+                raise Aborted(
+                    "a request with this Idempotency-Key is still in progress; retry later",
+                    reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
+                ) from None
+            raise
+        existing = (
+            self.session.execute(
+                select(t.idempotency_keys).where(
+                    t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key
+                )
+            )
+            .mappings()
+            .one()
+        )
+        if aware(existing["expires_at"]) <= now:
+            # Expired but not cleaned up yet: the key starts a new life.
+            self.session.execute(
+                update(t.idempotency_keys)
+                .where(t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key)
+                .values(**row)
+            )
+            return None
+        if existing["fingerprint"] != fingerprint or existing["operation"] != operation:
+            raise FailedPrecondition(
+                "this Idempotency-Key was already used with a different request",
+                reason=errors.IDEMPOTENCY_KEY_REUSED,
+            )
+        if existing["outcome"] is None:
+            raise Aborted(
+                "a request with this Idempotency-Key is still in progress; retry later",
+                reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
+            )
+        data = json.loads(existing["outcome"])
+        return Outcome(
+            code=data["code"],
+            body=data.get("body"),
+            reason=data.get("reason", ""),
+            message=data.get("message", ""),
+        )
+
+    def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None:
+        data: dict[str, Any] = {"code": outcome.code}
+        if outcome.body is not None:
+            data["body"] = outcome.body
+        if outcome.reason:
+            data["reason"] = outcome.reason
+            data["message"] = outcome.message
+        self.session.execute(
+            update(t.idempotency_keys)
+            .where(t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key)
+            .values(outcome=json.dumps(data, separators=(",", ":")))
+        )
+
+    def delete_expired_keys(self, now: datetime, limit: int) -> int:
+        expired = (
+            select(t.idempotency_keys.c.user_id, t.idempotency_keys.c.key)
+            .where(t.idempotency_keys.c.expires_at < now)
+            .limit(limit)
+        )
+        rows = self.session.execute(expired).all()
+        if not rows:
+            return 0
+        self.session.execute(
+            delete(t.idempotency_keys).where(
+                or_(
+                    *(
+                        and_(
+                            t.idempotency_keys.c.user_id == user_id,
+                            t.idempotency_keys.c.key == key,
+                            t.idempotency_keys.c.expires_at < now,
+                        )
+                        for user_id, key in rows
+                    )
+                )
+            )
+        )
+        return len(rows)
+
+    # --- accounts and balances -----------------------------------------------
+
+    def ensure_account(self, account: Account, now: datetime) -> None:
+        """Create the account (and a zero balance if guarded) unless it exists."""
+        self.session.execute(
+            self._insert(t.accounts)
+            .values(
+                id=account.id,
+                kind=account.kind.value,
+                owner=account.owner,
+                currency=account.currency,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        if account.guarded:
+            self.session.execute(
+                self._insert(t.balances)
+                .values(account_id=account.id, amount=0, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["account_id"])
+            )
+
+    def has_balance(self, account: Account) -> bool:
+        found = self.session.execute(
+            select(t.balances.c.account_id).where(t.balances.c.account_id == account.id)
+        ).first()
+        return found is not None
+
+    def debit(self, account: Account, amount: int, now: datetime) -> int | None:
+        """Take `amount` from a guarded account; its new balance, or None when
+        that would make it negative. The update locks the row until commit."""
+        statement = (
+            update(t.balances)
+            .where(t.balances.c.account_id == account.id, t.balances.c.amount >= amount)
+            .values(amount=t.balances.c.amount - amount, updated_at=now)
+            .returning(t.balances.c.amount)
+        )
+        return self.session.execute(statement).scalar_one_or_none()
+
+    def credit(self, account: Account, amount: int, now: datetime) -> int | None:
+        """Add `amount` to a guarded account; its new balance, or None when
+        that would pass the largest amount a client can represent."""
+        statement = (
+            update(t.balances)
+            .where(
+                t.balances.c.account_id == account.id, t.balances.c.amount <= MAX_AMOUNT - amount
+            )
+            .values(amount=t.balances.c.amount + amount, updated_at=now)
+            .returning(t.balances.c.amount)
+        )
+        return self.session.execute(statement).scalar_one_or_none()
+
+    def wallet_balances(self, user_id: str) -> list[tuple[str, int]]:
+        rows = self.session.execute(
+            select(t.accounts.c.currency, t.balances.c.amount)
+            .join(t.balances, t.balances.c.account_id == t.accounts.c.id)
+            .where(t.accounts.c.kind == "wallet", t.accounts.c.owner == user_id)
+            .order_by(t.accounts.c.currency)
+        ).all()
+        return [(currency, amount) for currency, amount in rows]
+
+    # --- ledger ---------------------------------------------------------------
+
+    def add_transaction(self, transaction: LedgerTransaction, now: datetime) -> None:
+        self.session.execute(
+            insert(t.ledger_transactions).values(
+                id=transaction.id,
+                kind=transaction.kind.value,
+                reference_id=transaction.reference_id,
+                created_at=now,
+            )
+        )
+        self.session.execute(
+            insert(t.ledger_entries),
+            [
+                {
+                    "transaction_id": transaction.id,
+                    "account_id": entry.account.id,
+                    "currency": entry.account.currency,
+                    "amount": entry.amount,
+                }
+                for entry in transaction.entries
+            ],
+        )
+
+    # --- payments, refunds, top-ups -------------------------------------------
+
+    def add_payment(self, payment: Payment) -> None:
+        self.session.execute(insert(t.payments).values(**self._payment_row(payment)))
+        if payment.items:
+            self.session.execute(
+                insert(t.payment_items),
+                [
+                    {
+                        "payment_id": payment.id,
+                        "position": position,
+                        "sku": item.sku,
+                        "quantity": item.quantity,
+                        "unit_amount": item.unit_amount,
+                    }
+                    for position, item in enumerate(payment.items)
+                ],
+            )
+
+    def save_payment(self, payment: Payment) -> None:
+        self.session.execute(
+            update(t.payments)
+            .where(t.payments.c.id == payment.id)
+            .values(
+                status=payment.status.value,
+                failure_reason=payment.failure_reason,
+                refunded_amount=payment.refunded_amount,
+                updated_at=payment.updated_at,
+            )
+        )
+
+    @staticmethod
+    def _payment_row(payment: Payment) -> dict[str, Any]:
+        return {
+            "id": payment.id,
+            "user_id": payment.user_id,
+            "merchant_id": payment.merchant_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "description": payment.description,
+            "status": payment.status.value,
+            "failure_reason": payment.failure_reason,
+            "refunded_amount": payment.refunded_amount,
+            "created_at": payment.created_at,
+            "updated_at": payment.updated_at,
+        }
+
+    def get_payment(
+        self, payment_id: str, user_id: str, *, for_update: bool = False
+    ) -> Payment | None:
+        """The user's payment (None for another user's: ids do not leak).
+        `for_update` locks it until commit, so refunds of one payment queue."""
+        statement = select(t.payments).where(
+            t.payments.c.id == payment_id, t.payments.c.user_id == user_id
+        )
+        if for_update:
+            statement = statement.with_for_update()
+        row = self.session.execute(statement).mappings().first()
+        if row is None:
+            return None
+        return self._load_payments([row])[0]
+
+    def list_payments(
+        self, user_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Payment]:
+        """Newest first; `after` is the (created_at, id) of the last one seen."""
+        statement = select(t.payments).where(t.payments.c.user_id == user_id)
+        if after is not None:
+            created_at, payment_id = after
+            statement = statement.where(
+                or_(
+                    t.payments.c.created_at < created_at,
+                    and_(t.payments.c.created_at == created_at, t.payments.c.id < payment_id),
+                )
+            )
+        statement = statement.order_by(t.payments.c.created_at.desc(), t.payments.c.id.desc())
+        rows = self.session.execute(statement.limit(limit)).mappings().all()
+        return self._load_payments(rows)
+
+    def _load_payments(self, rows: Sequence[Any]) -> list[Payment]:
+        ids = [row["id"] for row in rows]
+        items: dict[str, list[LineItem]] = {payment_id: [] for payment_id in ids}
+        if ids:
+            for item in self.session.execute(
+                select(t.payment_items)
+                .where(t.payment_items.c.payment_id.in_(ids))
+                .order_by(t.payment_items.c.payment_id, t.payment_items.c.position)
+            ).mappings():
+                items[item["payment_id"]].append(
+                    LineItem(item["sku"], item["quantity"], item["unit_amount"])
+                )
+        return [
+            Payment(
+                id=row["id"],
+                user_id=row["user_id"],
+                merchant_id=row["merchant_id"],
+                amount=row["amount"],
+                currency=row["currency"],
+                items=tuple(items[row["id"]]),
+                description=row["description"],
+                created_at=aware(row["created_at"]),
+                updated_at=aware(row["updated_at"]),
+                status=PaymentStatus(row["status"]),
+                failure_reason=row["failure_reason"],
+                refunded_amount=row["refunded_amount"],
+            )
+            for row in rows
+        ]
+
+    def add_refund(self, refund: Refund) -> None:
+        self.session.execute(
+            insert(t.refunds).values(
+                id=refund.id,
+                payment_id=refund.payment_id,
+                user_id=refund.user_id,
+                amount=refund.amount,
+                currency=refund.currency,
+                created_at=refund.created_at,
+            )
+        )
+
+    def add_top_up(self, top_up: TopUp) -> None:
+        self.session.execute(
+            insert(t.top_ups).values(
+                id=top_up.id,
+                user_id=top_up.user_id,
+                amount=top_up.amount,
+                currency=top_up.currency,
+                created_at=top_up.created_at,
+            )
+        )
+
+    # --- outbox -------------------------------------------------------------------
+
+    def add_event(self, event: DomainEvent, now: datetime) -> None:
+        """Write the event to the outbox, in this transaction."""
+        subject_id, envelope = event_to_envelope(event)
+        self.session.execute(
+            insert(t.outbox).values(
+                event_id=envelope.id,
+                stream=envelope.stream,
+                key=envelope.key,
+                type=envelope.type,
+                subject_id=subject_id,
+                payload=envelope.SerializeToString(),
+                created_at=now,
+            )
+        )
+
+
+def expiry(now: datetime, hours: float) -> datetime:
+    return now + timedelta(hours=hours)
+
+
+def count_rows(session: Session, table: Table) -> int:
+    return int(session.execute(select(func.count()).select_from(table)).scalar_one())

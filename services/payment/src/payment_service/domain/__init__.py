@@ -1,0 +1,1 @@
+"""Plain Python: money, the ledger rules, payments and their state machine."""

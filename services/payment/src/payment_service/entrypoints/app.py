@@ -1,0 +1,72 @@
+"""Wiring: settings -> database -> handlers -> servicer / relay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from switchyard.payment.v1 import payment_pb2_grpc
+from switchyard_kit import Database, GrpcService
+from switchyard_kit.events import build_publisher
+
+from payment_service.config import PaymentSettings
+from payment_service.entrypoints.grpc_servicer import SERVICE_NAME, PaymentServicer
+from payment_service.service_layer.handlers import IdempotencySettings, PaymentHandlers
+from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork, build_database
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def database_from(settings: PaymentSettings) -> Database:
+    return build_database(
+        settings.database_url,
+        settings.database_read_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
+def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
+    return PaymentHandlers(
+        lambda: PaymentUnitOfWork(database),
+        IdempotencySettings(
+            ttl_hours=settings.idempotency_ttl_hours,
+            wait_seconds=settings.idempotency_wait_seconds,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
+        ),
+    )
+
+
+def grpc_service(database: Database, settings: PaymentSettings) -> GrpcService:
+    """What `serve` runs: the PaymentService servicer, ready when the database answers."""
+    servicer = PaymentServicer(handlers_from(database, settings))
+
+    def register(server: grpc.Server) -> None:
+        payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
+
+    return GrpcService(
+        name="payment",
+        register=register,
+        service_names=[SERVICE_NAME],
+        is_ready=database.ping,
+        on_stop=database.dispose,
+    )
+
+
+def relay_from(database: Database, settings: PaymentSettings) -> OutboxRelay:
+    publisher = build_publisher(
+        settings.redis_url,
+        settings.event_sink_targets,
+        max_length=settings.relay_stream_max_length,
+        timeout_seconds=settings.relay_publish_timeout_seconds,
+    )
+    return OutboxRelay(
+        database,
+        publisher,
+        batch_size=settings.relay_batch_size,
+        poll_interval_seconds=settings.relay_poll_interval_seconds,
+        max_backoff_seconds=settings.relay_max_backoff_seconds,
+        retention_hours=settings.relay_retention_hours,
+    )

@@ -1,0 +1,1 @@
+"""Use cases: top-ups, payments, refunds, reads, the relay and the checks."""

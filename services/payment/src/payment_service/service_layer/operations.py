@@ -1,0 +1,58 @@
+"""Operator commands: reconciliation and the idempotency key clean-up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from switchyard_kit import Database
+
+from payment_service.adapters.reconciliation import run_checks
+from payment_service.adapters.repository import PaymentRepository
+from payment_service.service_layer.handlers import utc_now
+
+
+@dataclass(frozen=True)
+class Violation:
+    check: str
+    description: str
+    samples: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.description}; e.g. {', '.join(self.samples[:5])}"
+
+
+def reconcile(database: Database) -> list[Violation]:
+    """Every broken ledger invariant (empty when the books are right):
+
+    - the ledger sums to zero per currency, and each transaction does;
+    - no wallet balance is negative, now or at any point in its history;
+    - stored wallet balances equal the sum of their entries;
+    - refunds never exceed their payment and match its refunded amount;
+    - payment statuses agree with their refunds; every succeeded payment and
+      refund is booked exactly once, failed payments never;
+    - every succeeded payment, refund and top-up has exactly one outbox event.
+    """
+    # REPEATABLE READ on PostgreSQL so every check sees one snapshot.
+    with database.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        try:
+            return [Violation(*failure) for failure in run_checks(session)]
+        finally:
+            session.rollback()
+
+
+def cleanup_idempotency_keys(
+    database: Database, batch_size: int = 1000, clock: Callable[[], datetime] = utc_now
+) -> int:
+    """Delete expired idempotency keys in small transactions; how many went."""
+    total = 0
+    now = clock()
+    while True:
+        with database.session() as session, session.begin():
+            deleted = PaymentRepository(session).delete_expired_keys(now, batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total

@@ -1,0 +1,196 @@
+"""Fixtures: a migrated payment database (SQLite and PostgreSQL) and a real
+in-process gRPC server with a client that sends the gateway's metadata."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
+from switchyard_kit import (
+    IDEMPOTENCY_KEY,
+    USER_ID_KEY,
+    Database,
+    RunningServer,
+    status_details,
+    upgrade_database,
+)
+
+from payment_service.config import PaymentSettings
+from payment_service.entrypoints.app import MIGRATIONS_DIR, grpc_service
+from payment_service.service_layer.unit_of_work import build_database
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if backend == "postgres":
+        create: Callable[[str], str] = request.getfixturevalue("create_postgres_database")
+        url = create("payment")
+    else:
+        url = f"sqlite:///{tmp_path / 'payment.db'}"
+    upgrade_database(url, MIGRATIONS_DIR)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> PaymentSettings:
+    base = PaymentSettings(
+        database_url=database_url,
+        max_workers=32,
+        max_concurrent_rpcs=256,
+        db_pool_size=32,
+        db_max_overflow=8,
+        db_pool_timeout_seconds=10,
+        grace_seconds=1,
+        readiness_interval_seconds=0.5,
+    )
+    return base.model_copy(update={"port": 0})
+
+
+@pytest.fixture
+def database(settings: PaymentSettings) -> Iterator[Database]:
+    db = build_database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+    yield db
+    db.dispose()
+
+
+class Client:
+    """PaymentService over a real channel, as the gateway calls it."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = payment_pb2_grpc.PaymentServiceStub(self.channel)
+
+    @staticmethod
+    def metadata(user: str, key: str | None) -> list[tuple[str, str]]:
+        pairs = [(USER_ID_KEY, user)]
+        if key is not None:
+            pairs.append((IDEMPOTENCY_KEY, key))
+        return pairs
+
+    def top_up(self, user: str, amount: int, currency: str = "EUR", key: str | None = "new") -> Any:
+        key = str(uuid.uuid4()) if key == "new" else key
+        return self.stub.TopUpWallet(
+            payment_pb2.TopUpWalletRequest(amount=amount, currency=currency),
+            metadata=self.metadata(user, key),
+            timeout=10,
+        ).top_up
+
+    def pay(
+        self,
+        user: str,
+        amount: int,
+        currency: str = "EUR",
+        *,
+        merchant: str = "shop-1",
+        items: list[tuple[str, int, int]] | None = None,
+        key: str | None = "new",
+    ) -> Any:
+        key = str(uuid.uuid4()) if key == "new" else key
+        request = payment_pb2.CreatePaymentRequest(
+            amount=amount,
+            currency=currency,
+            merchant_id=merchant,
+            items=[
+                payment_pb2.LineItem(sku=s, quantity=q, unit_amount=u) for s, q, u in items or []
+            ],
+        )
+        return self.stub.CreatePayment(
+            request, metadata=self.metadata(user, key), timeout=10
+        ).payment
+
+    def refund(
+        self,
+        user: str,
+        payment_id: str,
+        amount: int | None = None,
+        *,
+        currency: str = "",
+        key: str | None = "new",
+    ) -> Any:
+        key = str(uuid.uuid4()) if key == "new" else key
+        request = payment_pb2.RefundPaymentRequest(payment_id=payment_id, currency=currency)
+        if amount is not None:
+            request.amount = amount
+        return self.stub.RefundPayment(request, metadata=self.metadata(user, key), timeout=10)
+
+    def balances(self, user: str) -> dict[str, int]:
+        wallet = self.stub.GetWallet(
+            payment_pb2.GetWalletRequest(), metadata=self.metadata(user, None), timeout=5
+        ).wallet
+        return {b.currency: b.amount for b in wallet.balances}
+
+    def get(self, user: str, payment_id: str) -> Any:
+        return self.stub.GetPayment(
+            payment_pb2.GetPaymentRequest(payment_id=payment_id),
+            metadata=self.metadata(user, None),
+            timeout=5,
+        ).payment
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+@pytest.fixture
+def client(database: Database, settings: PaymentSettings) -> Iterator[Client]:
+    server = RunningServer(grpc_service(database, settings), settings)
+    server.start()
+    client = Client(f"127.0.0.1:{server.port}")
+    yield client
+    client.close()
+    server.stop()
+
+
+def new_user() -> str:
+    return str(uuid.uuid4())
+
+
+def error_info(error: grpc.RpcError) -> tuple[grpc.StatusCode, str, dict[str, str]]:
+    """(code, ErrorInfo reason, {field: description}) of a failed call."""
+    assert isinstance(error, grpc.Call)
+    status = status_details(error)
+    reason, fields = "", {}
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields = {v.field: v.description for v in bad.field_violations}
+    return error.code(), reason, fields
+
+
+ErrorInfo = Callable[[grpc.RpcError], tuple[grpc.StatusCode, str, dict[str, str]]]
+
+
+@pytest.fixture
+def rpc_error() -> ErrorInfo:
+    """`rpc_error(exc) -> (code, reason, field violations)`."""
+    return error_info
+
+
+@pytest.fixture
+def user() -> str:
+    return new_user()
