@@ -11,6 +11,9 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from payment_service.config import PaymentSettings
+from payment_service.entrypoints.app import MIGRATIONS_DIR, grpc_service
+from payment_service.service_layer.unit_of_work import build_database
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard_kit import (
     IDEMPOTENCY_KEY,
@@ -20,10 +23,6 @@ from switchyard_kit import (
     status_details,
     upgrade_database,
 )
-
-from payment_service.config import PaymentSettings
-from payment_service.entrypoints.app import MIGRATIONS_DIR, grpc_service
-from payment_service.service_layer.unit_of_work import build_database
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -50,6 +49,7 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 @pytest.fixture
 def settings(database_url: str) -> PaymentSettings:
     base = PaymentSettings(
+        port=0,
         database_url=database_url,
         max_workers=32,
         max_concurrent_rpcs=256,

@@ -6,11 +6,10 @@ import uuid
 
 import grpc
 import pytest
-from sqlalchemy import func, select
-from switchyard.payment.v1 import payment_pb2
-
 from payment_service.adapters import tables as t
 from payment_service.service_layer.operations import reconcile
+from sqlalchemy import func, select
+from switchyard.payment.v1 import payment_pb2
 
 MAX = 2**53 - 1
 
@@ -148,7 +147,7 @@ def test_writes_need_a_caller(client):
     ],
 )
 def test_invalid_top_ups_are_400_with_field_errors(
-    client, database, user, rpc_error, amount, currency, field
+    client, database, user, rpc_error, *, amount, currency, field
 ):
     with pytest.raises(grpc.RpcError) as invalid:
         client.top_up(user, amount, currency)
@@ -174,7 +173,7 @@ def test_invalid_top_ups_are_400_with_field_errors(
     ],
 )
 def test_invalid_payments_are_400_with_field_errors(
-    client, database, user, rpc_error, amount, currency, items, field
+    client, database, user, rpc_error, *, amount, currency, items, field
 ):
     client.top_up(user, 1_000)
     with pytest.raises(grpc.RpcError) as invalid:
