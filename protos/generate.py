@@ -43,8 +43,8 @@ def main() -> int:
         f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
         f"--python_out={PROTOS_ROOT}",
         f"--grpc_python_out={PROTOS_ROOT}",
-        f"--mypy_out={PROTOS_ROOT}",
-        f"--mypy_grpc_out={PROTOS_ROOT}",
+        f"--mypy_out=quiet:{PROTOS_ROOT}",
+        f"--mypy_grpc_out=quiet:{PROTOS_ROOT}",
         *proto_files,
     ]
     if protoc.main(args) != 0:

@@ -33,7 +33,7 @@ def platform(
     else:
         running = start_platform("embedded", tmp_path, None, None)
     yield running
-    running.platform.stop()
+    running.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from switchyard_kit.launcher import (
@@ -35,10 +35,20 @@ class RunningPlatform:
     config: PlatformConfig
     platform: Platform
     log_path: Path
+    log: IO[str]
+
+    def stop(self) -> None:
+        self.platform.stop()
+        self.log.close()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.config.ports['gateway']}"
+
+    def database_url(self, service: str) -> str:
+        """The URL of `service`'s own database, as that service was given it."""
+        default = f"sqlite:///{(self.config.data_dir / f'{service}.db').resolve()}"
+        return self.config.extra_env.get(f"{service.upper()}_DATABASE_URL", default)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)
@@ -75,7 +85,7 @@ def start_platform(
         platform.stop()
         log.close()
         raise RuntimeError(f"platform did not start:\n{log_path.read_text()[-5000:]}") from None
-    return RunningPlatform(mode, config, platform, log_path)
+    return RunningPlatform(mode, config, platform, log_path, log)
 
 
 @dataclass

@@ -6,14 +6,16 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 import httpx
 import jwt
 import pytest
+import sqlalchemy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from e2e.harness import Account, AuthActions
+from e2e.harness import Account, AuthActions, RunningPlatform
 
 PROBLEM = "application/problem+json"
 
@@ -94,6 +96,22 @@ def test_unknown_profile_is_404(api: httpx.Client, auth: AuthActions) -> None:
     )
 
 
+def _real_signing_key(platform: RunningPlatform) -> tuple[str, Ed25519PrivateKey]:
+    """The auth service's current private key, read from its database as an
+    operator could (the test platform runs without key encryption)."""
+    engine = sqlalchemy.create_engine(platform.database_url("auth"))
+    with engine.connect() as connection:
+        kid, private_key = connection.execute(
+            sqlalchemy.text(
+                "SELECT kid, private_key FROM signing_keys WHERE key_encryption = 'none' "
+                "AND retired_at IS NULL ORDER BY created_at LIMIT 1"
+            )
+        ).one()
+    engine.dispose()
+    raw = base64.urlsafe_b64decode(private_key + "=" * (-len(private_key) % 4))
+    return kid, Ed25519PrivateKey.from_private_bytes(raw)
+
+
 class TestTokens:
     """Every protected route refuses a missing, broken or forged token with 401."""
 
@@ -109,6 +127,32 @@ class TestTokens:
         response = api.get("/v1/profiles/me", headers=headers)
         assert_problem(response, 401, "UNAUTHENTICATED")
         assert response.headers["www-authenticate"].startswith("Bearer")
+
+    @pytest.mark.parametrize(
+        ("change", "why"),
+        [
+            ({"exp": -60, "iat": -960}, "expired"),
+            ({"nbf": 600}, "not yet valid"),
+            ({"aud": "someone-else"}, "wrong audience"),
+            ({"iss": "someone-else"}, "wrong issuer"),
+        ],
+    )
+    def test_real_key_but_invalid_claims(
+        self,
+        api: httpx.Client,
+        platform: RunningPlatform,
+        account: Account,
+        change: dict[str, object],
+        why: str,
+    ) -> None:
+        kid, key = _real_signing_key(platform)
+        claims = self._claims(account)
+        valid = jwt.encode(claims, key, "EdDSA", headers={"kid": kid})
+        assert api.get("/v1/profiles/me", headers={"Authorization": f"Bearer {valid}"}).is_success
+        now = int(time.time())
+        for name, value in change.items():
+            claims[name] = now + value if isinstance(value, int) else value
+        self._assert_refused(api, jwt.encode(claims, key, "EdDSA", headers={"kid": kid}))
 
     @pytest.mark.parametrize(
         "path", ["/v1/profiles/me", "/v1/profiles/00000000-0000-4000-8000-000000000000"]

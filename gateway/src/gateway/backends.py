@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor
 from switchyard.auth.v1 import auth_pb2
+from switchyard.payment.v1 import payment_pb2
 from switchyard.profile.v1 import profile_pb2
 from switchyard_kit import Backend
 
@@ -30,7 +31,9 @@ class BackendSpec:
 AUTH = BackendSpec("auth", auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
 PROFILE = BackendSpec("profile", profile_pb2.DESCRIPTOR.services_by_name["ProfileService"])
 
-BACKENDS: tuple[BackendSpec, ...] = (AUTH, PROFILE)
+PAYMENT = BackendSpec("payment", payment_pb2.DESCRIPTOR.services_by_name["PaymentService"])
+
+BACKENDS: tuple[BackendSpec, ...] = (AUTH, PROFILE, PAYMENT)
 
 
 def build_backends(

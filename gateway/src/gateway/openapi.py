@@ -23,12 +23,12 @@ _SCALARS: dict[int, dict[str, Any]] = {
     FD.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
     FD.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**32 - 1},
     FD.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**32 - 1},
-    # proto3 JSON writes 64-bit integers as strings.
-    FD.TYPE_INT64: {"type": "string", "format": "int64"},
-    FD.TYPE_SINT64: {"type": "string", "format": "int64"},
-    FD.TYPE_SFIXED64: {"type": "string", "format": "int64"},
-    FD.TYPE_UINT64: {"type": "string", "format": "uint64"},
-    FD.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    # The gateway writes 64-bit integers as JSON numbers (see int64_as_numbers).
+    FD.TYPE_INT64: {"type": "integer", "format": "int64"},
+    FD.TYPE_SINT64: {"type": "integer", "format": "int64"},
+    FD.TYPE_SFIXED64: {"type": "integer", "format": "int64"},
+    FD.TYPE_UINT64: {"type": "integer", "format": "uint64", "minimum": 0},
+    FD.TYPE_FIXED64: {"type": "integer", "format": "uint64", "minimum": 0},
     FD.TYPE_FLOAT: {"type": "number", "format": "float"},
     FD.TYPE_DOUBLE: {"type": "number", "format": "double"},
 }

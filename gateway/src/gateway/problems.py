@@ -42,6 +42,13 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
 
+# Where a status code alone cannot say it, the ErrorInfo reason picks the HTTP
+# status: reusing an Idempotency-Key with another body is 422, as in the
+# payment APIs clients know (FAILED_PRECONDITION alone would be 400).
+REASON_TO_HTTP: Mapping[str, int] = {
+    "IDEMPOTENCY_KEY_REUSED": 422,
+}
+
 # The gRPC status name reported for an HTTP error the gateway raises itself.
 HTTP_TO_CODE: Mapping[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -69,6 +76,7 @@ TITLES: Mapping[int, str] = {
     409: "Conflict",
     413: "Content Too Large",
     415: "Unsupported Media Type",
+    422: "Unprocessable Content",
     429: "Too Many Requests",
     499: "Client Closed Request",
     500: "Internal Server Error",
@@ -199,4 +207,6 @@ def from_rpc_error(error: grpc.RpcError, backend: str) -> ApiError:
     else:
         message = error.details() if isinstance(error, grpc.Call) else None
         detail = message or code.name.lower().replace("_", " ")
+    if reason is not None:
+        status = REASON_TO_HTTP.get(reason, status)
     return ApiError(status, detail, code=code.name, errors=errors, headers=headers, reason=reason)

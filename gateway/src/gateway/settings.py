@@ -54,6 +54,9 @@ class GatewaySettings(CommonSettings):
     profile_target: str = Field(
         default="127.0.0.1:50052", validation_alias=AliasChoices("PROFILE_TARGET")
     )
+    payment_target: str = Field(
+        default="127.0.0.1:50053", validation_alias=AliasChoices("PAYMENT_TARGET")
+    )
 
     @property
     def bind_address(self) -> str:

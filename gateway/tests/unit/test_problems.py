@@ -154,3 +154,17 @@ def test_problem_headers_are_set() -> None:
     response = problem_response(error, None)
     assert response.headers["Retry-After"] == "3"
     assert json.loads(response.get_data())["code"] == "RESOURCE_EXHAUSTED"
+
+
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [("IDEMPOTENCY_KEY_REUSED", 422), ("INSUFFICIENT_FUNDS", 400)],
+)
+def test_the_error_reason_can_refine_the_http_status(reason: str, status: int) -> None:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="switchyard.dev"))
+    rpc = status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message="refused", details=[info])
+    error = from_rpc_error(
+        FakeCallError(grpc.StatusCode.FAILED_PRECONDITION, "refused", rpc), "payment"
+    )
+    assert (error.status, error.code) == (status, "FAILED_PRECONDITION")

@@ -49,6 +49,7 @@ class ServiceSettings(CommonSettings):
     default_port: ClassVar[int]
 
     host: str = "127.0.0.1"
+    # Unset means the service's default port; 0 asks the OS for a free one (tests).
     port: int = Field(default=0, ge=0, le=65535)
     # 0 turns the Prometheus endpoint off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
@@ -69,11 +70,16 @@ class ServiceSettings(CommonSettings):
     # Servers close connections after this age so clients rebalance to new pods.
     max_connection_age_seconds: float = Field(default=300.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("port") in (None, ""):
+            return {**data, "port": cls.default_port}
+        return data
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> ServiceSettings:
         # Frozen models are filled through object.__setattr__ during validation.
-        if self.port == 0:
-            object.__setattr__(self, "port", self.default_port)
         if not self.database_url:
             url = f"sqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
             object.__setattr__(self, "database_url", url)

@@ -36,7 +36,7 @@ DEFAULT_PORTS = {
     "gateway": 8080,
 }
 # Services in start order: a service is started after those it calls.
-SERVICES = ("profile", "auth")
+SERVICES = ("profile", "auth", "payment")
 
 
 @dataclass
@@ -91,6 +91,15 @@ def platform_components(config: PlatformConfig) -> list[Component]:
         )
         for name in SERVICES
     ]
+    # The outbox relay: publishes payment events (Redis Streams with REDIS_URL;
+    # otherwise to PAYMENT_EVENT_SINKS, the consumers' delivery RPC).
+    components.append(
+        Component(
+            name="relay",
+            argv=[config.python, "-m", "payment_service", "relay"],
+            env=env,
+        )
+    )
     components.append(
         Component(
             name="gateway",
@@ -135,6 +144,7 @@ class Platform:
         self.components = components
         self.output = output
         self.processes: dict[str, subprocess.Popen[str]] = {}
+        self._forwarders: dict[str, threading.Thread] = {}
 
     def _spawn(self, component: Component, argv: Sequence[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
@@ -158,16 +168,24 @@ class Platform:
         process = self._spawn(component, component.argv)
         self.processes[component.name] = process
         if self.output and process.stdout:
-            threading.Thread(
+            forwarder = threading.Thread(
                 target=_forward_output,
                 args=(component.name, process.stdout, self.output),
                 daemon=True,
-            ).start()
+            )
+            forwarder.start()
+            self._forwarders[component.name] = forwarder
         self.wait_healthy(component, timeout)
 
     def wait_healthy(self, component: Component, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         process = self.processes[component.name]
+        if not (component.health_grpc or component.health_http):
+            # A worker with no endpoint: alive after a short while is all we can ask.
+            time.sleep(0.5)
+            if process.poll() is not None:
+                raise RuntimeError(f"{component.name} exited with code {process.returncode}")
+            return
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"{component.name} exited with code {process.returncode}")
@@ -189,6 +207,11 @@ class Platform:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        forwarder = self._forwarders.pop(name, None)
+        if forwarder is not None:
+            forwarder.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
         return process.returncode
 
     def stop(self, grace: float = 20.0) -> None:

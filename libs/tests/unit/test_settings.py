@@ -55,3 +55,9 @@ def test_placeholder_secrets_are_refused_outside_development(
 def test_placeholder_secrets_are_allowed_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SWITCHYARD_ENV", raising=False)
     require_real_secret(load_settings(ExampleSettings), "EXAMPLE_SECRET", None)
+
+
+def test_port_zero_asks_for_any_free_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMPLE_PORT", "0")
+    assert load_settings(ExampleSettings).port == 0
+    assert ExampleSettings(port=0).port == 0

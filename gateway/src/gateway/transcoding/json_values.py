@@ -295,3 +295,37 @@ def normalize_message(
             seen_oneofs[oneof.name] = field.name
         result[field.name] = normalize_value(item, field, field_path, out)
     return result
+
+
+_INT64_TYPES = {FD.TYPE_INT64, FD.TYPE_SINT64, FD.TYPE_SFIXED64, FD.TYPE_UINT64, FD.TYPE_FIXED64}
+
+
+def int64_as_numbers(value: Any, message: descriptor.Descriptor) -> Any:
+    """Turn the 64-bit integers that proto3 JSON writes as strings into JSON
+    numbers, in place, so clients read money (int64 minor units) as integers.
+
+    Amounts are bounded by the services to 2^53 - 1, which every JSON parser
+    reads exactly; requests accept both spellings.
+    """
+    if not isinstance(value, dict) or is_well_known(message):
+        return value
+    for key, item in value.items():
+        field = message.fields_by_name.get(key)
+        if field is None:
+            continue
+        if is_map(field):
+            value_field = message_of(field).fields_by_name["value"]
+            value[key] = {k: _field_number(v, value_field) for k, v in item.items()}
+        elif is_repeated(field):
+            value[key] = [_field_number(v, field) for v in item]
+        else:
+            value[key] = _field_number(item, field)
+    return value
+
+
+def _field_number(item: Any, field: descriptor.FieldDescriptor) -> Any:
+    if field.type in _INT64_TYPES and isinstance(item, str):
+        return int(item)
+    if field.type == FD.TYPE_MESSAGE:
+        return int64_as_numbers(item, message_of(field))
+    return item

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import descriptor, json_format, message, message_factory
 from werkzeug.datastructures import MultiDict
@@ -15,6 +15,7 @@ from gateway.transcoding.json_values import (
     FD,
     FieldProblems,
     find_field,
+    int64_as_numbers,
     is_map,
     is_repeated,
     is_well_known,
@@ -277,6 +278,7 @@ def render_response(route: HttpRoute, response: message.Message) -> Any:
 
 
 def _to_dict(value: message.Message) -> Any:
-    return json_format.MessageToDict(
+    rendered = json_format.MessageToDict(
         value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    return int64_as_numbers(rendered, cast(descriptor.Descriptor, value.DESCRIPTOR))
