@@ -13,6 +13,10 @@ stale entries, dead-letter after N deliveries) or behind an
 `EventSinkServicer` (the gRPC delivery endpoint). A handler that raises means
 "not handled": the event comes again later.
 
+Producers write events to an outbox table in the transaction of the change
+and run an `OutboxRelay` over it (`SqlOutbox(table)`), which publishes them
+in order, at least once.
+
 Example::
 
     from switchyard_kit.events import EventConsumer, build_publisher, new_event
@@ -38,6 +42,7 @@ from switchyard_kit.events._envelope import (
     stream_name,
     unpack_payload,
 )
+from switchyard_kit.events._outbox import OutboxRelay, OutboxRow, SqlOutbox
 from switchyard_kit.events._publishers import (
     EventPublisher,
     GrpcSinkPublisher,
@@ -53,9 +58,12 @@ __all__ = [
     "EventHandler",
     "EventPublisher",
     "EventSinkServicer",
+    "OutboxRelay",
+    "OutboxRow",
     "GrpcSinkPublisher",
     "PublishError",
     "RedisStreamPublisher",
+    "SqlOutbox",
     "build_publisher",
     "dead_letter_stream_name",
     "new_event",
