@@ -3,11 +3,18 @@
 Settings from the environment, the gRPC server bootstrap (health, reflection,
 interceptors, graceful shutdown), client channels with deadlines and retries,
 domain errors and their gRPC statuses, the database and migrations, the cache,
-JSON logging and metrics.
+JSON logging (with a secret-redaction guard), Prometheus metrics, and
+OpenTelemetry traces plus Sentry (`setup_telemetry`).
 """
 
 from switchyard_kit._cache import Cache, InProcessCache, RedisCache, build_cache
-from switchyard_kit._channels import Backend, DeadlineExceeded, is_idempotent, outgoing_timeout
+from switchyard_kit._channels import (
+    Backend,
+    DeadlineExceeded,
+    is_idempotent,
+    outgoing_timeout,
+    remaining_inbound_seconds,
+)
 from switchyard_kit._database import Database, SqlAlchemyUnitOfWork, create_database_engine
 from switchyard_kit._errors import (
     Aborted,
@@ -23,7 +30,7 @@ from switchyard_kit._errors import (
     Unavailable,
 )
 from switchyard_kit._grpc_errors import status_details, to_rpc_status
-from switchyard_kit._logging import configure_logging, request_id_var, user_id_var
+from switchyard_kit._logging import configure_logging, redact_text, request_id_var, user_id_var
 from switchyard_kit._metadata import (
     CLIENT_ADDRESS_KEY,
     IDEMPOTENCY_KEY,
@@ -33,7 +40,12 @@ from switchyard_kit._metadata import (
     caller_user_id,
     metadata_value,
 )
-from switchyard_kit._metrics import start_metrics_server
+from switchyard_kit._metrics import (
+    start_metrics_server,
+    track_pool,
+    watch_outbox_backlog,
+    watch_stream_lag,
+)
 from switchyard_kit._migrations import run_migrations, upgrade_database
 from switchyard_kit._server import LIVENESS_SERVICE, GrpcService, RunningServer, serve
 from switchyard_kit._settings import (
@@ -43,6 +55,7 @@ from switchyard_kit._settings import (
     load_settings,
     require_real_secret,
 )
+from switchyard_kit._telemetry import Telemetry, flush_telemetry, setup_telemetry
 
 __all__ = [
     "CLIENT_ADDRESS_KEY",
@@ -72,23 +85,31 @@ __all__ = [
     "RunningServer",
     "ServiceSettings",
     "SqlAlchemyUnitOfWork",
+    "Telemetry",
     "Unauthenticated",
     "Unavailable",
     "build_cache",
     "caller_user_id",
     "configure_logging",
     "create_database_engine",
+    "flush_telemetry",
     "is_idempotent",
     "load_settings",
     "metadata_value",
     "outgoing_timeout",
+    "redact_text",
+    "remaining_inbound_seconds",
     "request_id_var",
     "require_real_secret",
     "run_migrations",
     "serve",
+    "setup_telemetry",
     "start_metrics_server",
     "status_details",
     "to_rpc_status",
+    "track_pool",
     "upgrade_database",
     "user_id_var",
+    "watch_outbox_backlog",
+    "watch_stream_lag",
 ]

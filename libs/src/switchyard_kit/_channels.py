@@ -4,6 +4,12 @@ Channels are never created at import time: under gunicorn a channel made
 before the fork would be shared by every worker and break. The retry policy
 comes from the proto itself: only methods marked `idempotency_level =
 NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE.
+
+Every channel carries two interceptors: OpenTelemetry's (a client span, and
+the W3C `traceparent` in the call's metadata) and the deadline clamp (a call
+made while serving an RPC never outlives that RPC's deadline, whatever
+timeout the caller passed). Client-side health checking keeps calls off an
+address whose server reports NOT_SERVING (draining, or its database down).
 """
 
 from __future__ import annotations
@@ -11,12 +17,28 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import descriptor, descriptor_pb2
+from opentelemetry.instrumentation.grpc import client_interceptor
+from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
 from switchyard_kit._errors import DomainError
+
+# The monotonic time by which the RPC being served must be answered (set by
+# the server interceptor for the handler's thread); None outside an RPC.
+inbound_deadline_var: ContextVar[float | None] = ContextVar("inbound_deadline", default=None)
+# Below this, a call is not worth starting: it fails at once with DEADLINE_EXCEEDED.
+_MIN_TIMEOUT_SECONDS = 0.001
+
+if TYPE_CHECKING:
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor[Any, Any]
+else:
+    _UnaryUnaryClientInterceptor = grpc.UnaryUnaryClientInterceptor
 
 _RETRIED_LEVELS = (
     descriptor_pb2.MethodOptions.NO_SIDE_EFFECTS,
@@ -50,6 +72,8 @@ def service_config(service: descriptor.ServiceDescriptor) -> str:
     ]
     config: dict[str, Any] = {
         "loadBalancingConfig": [{"round_robin": {}}],
+        # Addresses whose grpc.health.v1 status is NOT_SERVING get no calls.
+        "healthCheckConfig": {"serviceName": ""},
         # Retries stop when more than 10% of recent calls failed (retry budget).
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
         "methodConfig": [],
@@ -68,6 +92,40 @@ def service_config(service: descriptor.ServiceDescriptor) -> str:
             }
         )
     return json.dumps(config)
+
+
+def remaining_inbound_seconds() -> float | None:
+    """Seconds left of the deadline of the RPC this thread is serving, if any."""
+    deadline = inbound_deadline_var.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+class _ClientCallDetails(grpc.ClientCallDetails):
+    def __init__(self, base: grpc.ClientCallDetails, timeout: float | None) -> None:
+        self.method = base.method
+        self.timeout = timeout
+        self.metadata = base.metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = getattr(base, "wait_for_ready", None)
+        self.compression = getattr(base, "compression", None)
+
+
+class DeadlineClampInterceptor(_UnaryUnaryClientInterceptor):
+    """Shortens an outgoing call's timeout to what is left of the inbound deadline."""
+
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        remaining = remaining_inbound_seconds()
+        if remaining is not None:
+            remaining = max(_MIN_TIMEOUT_SECONDS, remaining)
+            timeout = client_call_details.timeout
+            if timeout is None or timeout > remaining:
+                client_call_details = _ClientCallDetails(client_call_details, remaining)
+        return continuation(client_call_details, request)
 
 
 class Backend:
@@ -96,7 +154,9 @@ class Backend:
                 if self._channel is None or self._pid != pid:
                     config = ("grpc.service_config", service_config(self.service))
                     options = [*CLIENT_OPTIONS, config]
-                    self._channel = grpc.insecure_channel(self.target, options=options)
+                    raw = grpc.insecure_channel(self.target, options=options)
+                    clamped = grpc.intercept_channel(raw, DeadlineClampInterceptor())
+                    self._channel = intercept_channel(clamped, client_interceptor())  # type: ignore[no-untyped-call]
                     self._pid = pid
         return self._channel
 
@@ -114,11 +174,12 @@ class DeadlineExceeded(DomainError):
 
 def outgoing_timeout(context: grpc.ServicerContext | None, cap_seconds: float) -> float:
     """The timeout of a call made while serving `context`: what is left of the
-    caller's deadline, never more than `cap_seconds`.
+    caller's deadline, never more than `cap_seconds`. Without a context, the
+    deadline of the RPC this thread serves (if any) is used.
 
     Raises DeadlineExceeded when nothing is left, so no doomed call is made.
     """
-    remaining = context.time_remaining() if context is not None else None
+    remaining = context.time_remaining() if context is not None else remaining_inbound_seconds()
     timeout = cap_seconds if remaining is None else min(cap_seconds, remaining)
     if timeout <= 0:
         raise DeadlineExceeded("the caller's deadline has passed")

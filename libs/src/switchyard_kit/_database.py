@@ -7,10 +7,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Engine, create_engine, event, text
+import sqlalchemy
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from switchyard_kit._metrics import track_pool
 
 logger = logging.getLogger("switchyard.db")
 
@@ -39,10 +42,11 @@ def create_database_engine(
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # Through the module: the OpenTelemetry instrumentation wraps sqlalchemy.create_engine.
+        engine = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    return sqlalchemy.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -84,6 +88,9 @@ class Database:
             if read_url
             else self.engine
         )
+        track_pool(self.engine, "primary")
+        if self.read_engine is not self.engine:
+            track_pool(self.read_engine, "replica")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 

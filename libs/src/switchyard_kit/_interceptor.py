@@ -1,5 +1,7 @@
 """The server interceptor every service runs: ids in the log context, RED
-metrics per RPC, and domain errors turned into statuses with details."""
+metrics per RPC, the inbound deadline for outgoing calls, and errors turned
+into statuses with details (domain errors as they say; a database that cannot
+be reached as UNAVAILABLE, so the caller sees 503, not 500)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
+from sqlalchemy import exc as sa_exc
 
+from switchyard_kit._channels import inbound_deadline_var
 from switchyard_kit._errors import DomainError
 from switchyard_kit._grpc_errors import to_rpc_status
 from switchyard_kit._logging import request_id_var, user_id_var
@@ -18,11 +22,36 @@ from switchyard_kit._metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_LATENCY
 
 logger = logging.getLogger("switchyard.rpc")
 
+try:
+    import sqlite3
+
+    # "database is locked" is contention, not an outage: left as INTERNAL.
+    _SQLITE_QUERY_ERRORS: tuple[type[BaseException], ...] = (sqlite3.OperationalError,)
+except ImportError:  # pragma: no cover - CPython always has sqlite3
+    _SQLITE_QUERY_ERRORS = ()
+
 if TYPE_CHECKING:
     # grpc-stubs make the interceptor generic; the runtime class is not subscriptable.
     _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
 else:
     _ServerInterceptor = grpc.ServerInterceptor
+
+
+# A pool that cannot hand out a connection, or a connection that failed.
+_DATABASE_UNREACHABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def _is_connectivity(error: Exception) -> bool:
+    """True for "cannot reach the database", not for a query's own failure."""
+    if isinstance(error, sa_exc.TimeoutError):
+        return True
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # psycopg2 OperationalError without a SQLSTATE: the connection, not the query.
+    original = getattr(error, "orig", None)
+    return getattr(original, "pgcode", None) is None and not isinstance(
+        original, _SQLITE_QUERY_ERRORS
+    )
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -59,6 +88,10 @@ class ServiceInterceptor(_ServerInterceptor):
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             request_token = request_id_var.set(metadata.get(REQUEST_ID_KEY))
             user_token = user_id_var.set(metadata.get(USER_ID_KEY))
+            remaining = context.time_remaining()
+            deadline_token = inbound_deadline_var.set(
+                None if remaining is None else time.monotonic() + remaining
+            )
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
@@ -67,12 +100,18 @@ class ServiceInterceptor(_ServerInterceptor):
                 status = to_rpc_status(error, self.service)
                 code = status.code
                 context.abort_with_status(status)
-            except Exception:
+            except Exception as error:
                 # abort() raises too; its code is what the handler chose.
                 chosen = cast(Any, context).code()
                 if chosen is not None and chosen != grpc.StatusCode.OK:
                     code = chosen
                     raise
+                if isinstance(error, _DATABASE_UNREACHABLE) and _is_connectivity(error):
+                    code = grpc.StatusCode.UNAVAILABLE
+                    logger.warning(
+                        "database unavailable in %s", method, extra={"error": type(error).__name__}
+                    )
+                    context.abort(code, "the service's database is unavailable")
                 code = grpc.StatusCode.INTERNAL
                 logger.exception("unhandled error in %s", method)
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
@@ -88,6 +127,7 @@ class ServiceInterceptor(_ServerInterceptor):
                 )
                 request_id_var.reset(request_token)
                 user_id_var.reset(user_token)
+                inbound_deadline_var.reset(deadline_token)
 
         return grpc.unary_unary_rpc_method_handler(
             handle,

@@ -14,10 +14,12 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import filters, server_interceptor
 
 from switchyard_kit._interceptor import ServiceInterceptor
 from switchyard_kit._metrics import start_metrics_server
 from switchyard_kit._settings import ServiceSettings
+from switchyard_kit._telemetry import flush_telemetry
 
 logger = logging.getLogger("switchyard.server")
 
@@ -26,6 +28,11 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # "is the process alive" apart from "is it ready" (the empty name, which
 # follows the database). A database outage must not restart every pod.
 LIVENESS_SERVICE = "liveness"
+
+
+_TRACED = filters.negate(
+    filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection"))
+)
 
 
 def server_options(settings: ServiceSettings) -> list[tuple[str, int]]:
@@ -71,7 +78,12 @@ class RunningServer:
             futures.ThreadPoolExecutor(
                 max_workers=settings.max_workers, thread_name_prefix=f"{service.name}-rpc"
             ),
-            interceptors=[ServiceInterceptor(service.name)],
+            # The tracing interceptor is outermost so its span is current in ours
+            # (trace ids in the RPC's logs); probes and reflection make no spans.
+            interceptors=[
+                server_interceptor(filter_=_TRACED),  # type: ignore[no-untyped-call]
+                ServiceInterceptor(service.name),
+            ],
             options=server_options(settings),
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         )
@@ -156,3 +168,4 @@ def serve(service: GrpcService, settings: ServiceSettings) -> None:
     signal.signal(signal.SIGINT, on_signal)
     running.start()
     running.wait()
+    flush_telemetry()
