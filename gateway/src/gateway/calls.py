@@ -1,4 +1,8 @@
-"""One HTTP request -> one unary gRPC call -> one HTTP response."""
+"""One HTTP request -> one unary gRPC call -> one HTTP response.
+
+The call runs under the backend's circuit breaker and bulkhead
+(gateway.resilience) with the route's budget as its gRPC deadline.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from switchyard_kit import (
     user_id_var,
 )
 
+from gateway import metrics
 from gateway.problems import ApiError, from_rpc_error
+from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
 
@@ -66,6 +72,14 @@ def _body() -> bytes:
     return data
 
 
+def rpc_problem(error: grpc.RpcError, backend: str) -> ApiError:
+    """The problem a failed call becomes; shed load (429) always says when to retry."""
+    problem = from_rpc_error(error, backend)
+    if problem.status in (429, 503) and "Retry-After" not in problem.headers:
+        problem.headers["Retry-After"] = "1"
+    return problem
+
+
 def make_view(
     route: HttpRoute,
     backend: Backend,
@@ -76,6 +90,8 @@ def make_view(
     request_class = message_factory.GetMessageClass(route.method.input_type)
     response_class = message_factory.GetMessageClass(route.method.output_type)
     timeout = route.timeout_seconds(default_timeout_ms)
+    guard = guard_for(backend)
+    method_name = route.method.name
 
     def view(**view_args: Any) -> Response:
         user_id: str | None = None
@@ -91,11 +107,14 @@ def make_view(
             response_deserializer=response_class.FromString,
         )
         try:
-            rpc_response: message.Message = call(
-                rpc_request, timeout=timeout, metadata=tuple(metadata)
+            rpc_response: message.Message = guard.call(
+                lambda: call(rpc_request, timeout=timeout, metadata=tuple(metadata))
             )
         except grpc.RpcError as error:
-            raise from_rpc_error(error, backend.name) from None
+            code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+            metrics.observe_call(backend.name, method_name, code.name)
+            raise rpc_problem(error, backend.name) from None
+        metrics.observe_call(backend.name, method_name, "OK")
         status = route.success_status
         if status == 204:
             return Response(status=204)

@@ -3,7 +3,13 @@
 Prometheus multiprocess mode needs PROMETHEUS_MULTIPROC_DIR before
 prometheus_client is first imported, so it is set here, at the top, before
 anything imports the gateway's modules. Nothing is connected in the master:
-workers open their gRPC channels on first use, after the fork.
+workers open their gRPC channels on first use, after the fork, and set up
+OpenTelemetry (post_fork: the span exporter's thread belongs to the worker).
+
+Shutdown budget (SIGTERM, e.g. from Kubernetes): /readyz turns 503 at once,
+in-flight requests get `graceful_timeout` (GATEWAY_GRACEFUL_TIMEOUT_SECONDS,
+20 s) to finish, which is above the longest route deadline (5 s) and below
+the pod's terminationGracePeriodSeconds (30 s) minus its preStop pause (5 s).
 """
 
 from __future__ import annotations
@@ -55,7 +61,10 @@ def on_starting(server: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Nothing eager: channels and signing keys are fetched on first use."""
+    """Telemetry per worker (OTEL_*, SENTRY_DSN); channels and keys wait for first use."""
+    from switchyard_kit import setup_telemetry  # noqa: PLC0415 - in the worker only
+
+    setup_telemetry("gateway")
 
 
 def post_worker_init(worker: Any) -> None:
@@ -63,10 +72,12 @@ def post_worker_init(worker: Any) -> None:
     from switchyard_kit import configure_logging  # noqa: PLC0415 - see above
 
     from gateway.app import mark_draining  # noqa: PLC0415 - the app loads in the worker only
+    from gateway.tracing import instrument_app  # noqa: PLC0415
 
     configure_logging("gateway", _settings.log_level)
     previous = signal.getsignal(signal.SIGTERM)
     app = worker.wsgi
+    instrument_app(app)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         # Marking readiness must never stand in the way of the shutdown itself.
@@ -76,6 +87,13 @@ def post_worker_init(worker: Any) -> None:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_term)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Spans and errors still buffered in the worker are sent before it exits."""
+    from switchyard_kit import flush_telemetry  # noqa: PLC0415
+
+    flush_telemetry(timeout_seconds=2.0)
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -110,6 +128,7 @@ __all__ = [
     "threads",
     "timeout",
     "worker_class",
+    "worker_exit",
     "worker_tmp_dir",
     "workers",
     "wsgi_app",

@@ -1,4 +1,5 @@
-"""RED metrics per route template, served by /metrics.
+"""RED metrics per route template and per backend call, breaker states and
+bulkhead use, served by /metrics.
 
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
 prometheus_client is imported) makes every worker write its samples to
@@ -14,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -33,6 +35,45 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=LATENCY_BUCKETS,
 )
+
+BACKEND_CALLS = Counter(
+    "gateway_backend_calls",
+    "gRPC calls to a backend, by backend, method and status code.",
+    ["backend", "method", "code"],
+)
+BACKEND_REJECTED = Counter(
+    "gateway_backend_rejected",
+    "Calls refused before reaching a backend (circuit_open, bulkhead_full).",
+    ["backend", "reason"],
+)
+BACKEND_IN_FLIGHT = Gauge(
+    "gateway_backend_in_flight",
+    "Calls in flight to a backend (summed over live workers).",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
+BREAKER_STATE = Gauge(
+    "gateway_circuit_breaker_state",
+    "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open (worst live worker).",
+    ["backend"],
+    multiprocess_mode="livemax",
+)
+BREAKER_TRANSITIONS = Counter(
+    "gateway_circuit_breaker_transitions",
+    "Circuit breaker state changes per backend, by the state entered.",
+    ["backend", "state"],
+)
+
+
+def breaker_changed(backend: str, state: int) -> None:
+    """Record a breaker's new state (an IntEnum: its value is the gauge)."""
+    BREAKER_STATE.labels(backend).set(int(state))
+    name = getattr(state, "name", str(state)).lower()
+    BREAKER_TRANSITIONS.labels(backend, name).inc()
+
+
+def observe_call(backend: str, method: str, code: str) -> None:
+    BACKEND_CALLS.labels(backend, method, code).inc()
 
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
