@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
-from switchyard_kit import ConfigurationError, configure_logging, load_settings, serve
+from switchyard_kit import (
+    ConfigurationError,
+    configure_logging,
+    load_settings,
+    serve,
+    setup_telemetry,
+)
 from switchyard_kit import upgrade_database as apply_migrations
 
 from auth_service.bootstrap import MIGRATIONS_DIR, build_application
@@ -29,6 +35,7 @@ def upgrade_database(settings: AuthSettings) -> None:
 
 
 def run_server(settings: AuthSettings) -> int:
+    setup_telemetry("auth")
     application = build_application(settings)
     try:
         # Load (or create) the signing key now, so a wrong AUTH_SIGNING_KEY_SECRET

@@ -9,7 +9,15 @@ import sys
 import threading
 from types import FrameType
 
-from switchyard_kit import ConfigurationError, configure_logging, load_settings, serve
+from switchyard_kit import (
+    ConfigurationError,
+    configure_logging,
+    load_settings,
+    serve,
+    setup_telemetry,
+    start_metrics_server,
+    watch_outbox_backlog,
+)
 from switchyard_kit import upgrade_database as apply_migrations
 
 from payment_service.config import PaymentSettings
@@ -33,6 +41,7 @@ COMMANDS = {
 
 
 def _serve(settings: PaymentSettings) -> int:
+    setup_telemetry("payment")
     serve(grpc_service(database_from(settings), settings), settings)
     return 0
 
@@ -44,7 +53,11 @@ def _migrate(settings: PaymentSettings) -> int:
 
 
 def _relay(settings: PaymentSettings) -> int:
+    setup_telemetry("payment-relay")
     database = database_from(settings)
+    # The relay's own metrics port (PAYMENT_METRICS_PORT as given to this process).
+    watch_outbox_backlog(database.engine)
+    start_metrics_server(settings.metrics_port, settings.host)
     relay = relay_from(database, settings)
     stop = threading.Event()
 

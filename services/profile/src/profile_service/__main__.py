@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from switchyard_kit import ConfigurationError, configure_logging, serve
+from switchyard_kit import ConfigurationError, configure_logging, serve, setup_telemetry
 
 from profile_service.config import load_profile_settings
 from profile_service.entrypoints.application import build_service, migrate
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrate(settings)
         logger.info("migrations applied")
         return 0
+    setup_telemetry("profile")
     serve(build_service(settings), settings)
     return 0
 
