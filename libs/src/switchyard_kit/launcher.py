@@ -35,6 +35,15 @@ DEFAULT_PORTS = {
     "recommendation": 50054,
     "gateway": 8080,
 }
+# Prometheus ports of each service's /metrics (and the payment relay's), so
+# `make run` shows them all; `<NAME>_METRICS_PORT` overrides, 0 turns one off.
+DEFAULT_METRICS_PORTS = {
+    "auth": 9151,
+    "profile": 9152,
+    "payment": 9153,
+    "recommendation": 9154,
+    "relay": 9155,
+}
 # Services in start order: a service is started after those it calls.
 SERVICES = ("profile", "auth", "payment")
 
@@ -57,6 +66,8 @@ class PlatformConfig:
     data_dir: Path
     python: str = sys.executable
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Empty (the tests' default): no metrics ports are set.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PlatformConfig:
@@ -64,7 +75,15 @@ class PlatformConfig:
             name: int(environ.get(f"{name.upper()}_PORT", default))
             for name, default in DEFAULT_PORTS.items()
         }
-        return cls(ports=ports, data_dir=Path(environ.get("SWITCHYARD_DATA_DIR", "data")))
+        metrics_ports = {
+            name: int(environ.get(f"{name.upper()}_METRICS_PORT", default))
+            for name, default in DEFAULT_METRICS_PORTS.items()
+        }
+        return cls(
+            ports=ports,
+            data_dir=Path(environ.get("SWITCHYARD_DATA_DIR", "data")),
+            metrics_ports=metrics_ports,
+        )
 
     def base_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -75,6 +94,9 @@ class PlatformConfig:
             env[f"{name.upper()}_PORT"] = str(port)
             if name != "gateway":
                 env[f"{name.upper()}_TARGET"] = f"127.0.0.1:{port}"
+        for name, port in self.metrics_ports.items():
+            if name in self.ports:
+                env[f"{name.upper()}_METRICS_PORT"] = str(port)
         return env
 
 
@@ -97,7 +119,8 @@ def platform_components(config: PlatformConfig) -> list[Component]:
         Component(
             name="relay",
             argv=[config.python, "-m", "payment_service", "relay"],
-            env=env,
+            # The relay is a payment process with a metrics port of its own.
+            env={**env, "PAYMENT_METRICS_PORT": str(config.metrics_ports.get("relay", 0))},
         )
     )
     components.append(
@@ -241,7 +264,12 @@ def main() -> int:
         f"  API            {gateway}/v1/...\n"
         f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
         f"  metrics        {gateway}/metrics\n"
-        f"  health         {gateway}/healthz  {gateway}/readyz\n"
+        + "".join(
+            f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
+            for name, port in config.metrics_ports.items()
+            if port and (name in SERVICES or name == "relay")
+        )
+        + f"  health         {gateway}/healthz  {gateway}/readyz\n"
         f"  data           {config.data_dir.resolve()}\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
