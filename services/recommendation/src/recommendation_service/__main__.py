@@ -1,0 +1,104 @@
+"""`python -m recommendation_service [serve|migrate|worker]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from switchyard_kit import (
+    ConfigurationError,
+    configure_logging,
+    load_settings,
+    serve,
+    start_metrics_server,
+)
+from switchyard_kit import upgrade_database as apply_migrations
+
+from recommendation_service.config import RecommendationSettings
+from recommendation_service.entrypoints.app import (
+    MIGRATIONS_DIR,
+    consumer_from,
+    database_from,
+    grpc_service,
+    run_worker,
+)
+
+logger = logging.getLogger("recommendation")
+
+COMMANDS = {
+    "serve": "run the gRPC server (the default); it also takes broker-less event deliveries",
+    "migrate": "apply the database migrations",
+    "worker": "consume payment events from Redis Streams (needs REDIS_URL)",
+}
+
+
+def _serve(settings: RecommendationSettings) -> int:
+    serve(grpc_service(database_from(settings), settings), settings)
+    return 0
+
+
+def _migrate(settings: RecommendationSettings) -> int:
+    apply_migrations(settings.database_url, MIGRATIONS_DIR)
+    logger.info("migrations applied")
+    return 0
+
+
+def _worker(settings: RecommendationSettings) -> int:
+    if not settings.redis_url:
+        print(
+            "recommendation worker: REDIS_URL is not set. Without Redis the payment relay "
+            "delivers events to the recommendation server itself (EventSinkService; "
+            "PAYMENT_EVENT_SINKS), so no worker is needed.",
+            file=sys.stderr,
+        )
+        return 2
+    start_metrics_server(settings.metrics_port, settings.host)
+    database = database_from(settings)
+    consumer = consumer_from(database, settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run_worker(consumer, stop)
+    database.dispose()
+    return 0
+
+
+RUNNERS = {"serve": _serve, "migrate": _migrate, "worker": _worker}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="recommendation_service", description=__doc__)
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="serve",
+        choices=list(COMMANDS),
+        help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items()),
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(RecommendationSettings)
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    name = "recommendation-worker" if args.command == "worker" else "recommendation"
+    configure_logging(name, settings.log_level)
+    return RUNNERS[args.command](settings)
+
+
+def worker_main() -> int:
+    """The `recommendation-worker` console script."""
+    return main(["worker"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

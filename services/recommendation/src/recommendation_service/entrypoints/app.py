@@ -1,0 +1,155 @@
+"""Wiring: settings -> database, cache, handlers -> the gRPC service and the worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from switchyard.events.v1 import events_pb2, events_pb2_grpc
+from switchyard.recommendation.v1 import recommendation_pb2_grpc
+from switchyard_kit import Cache, Database, GrpcService, build_cache
+from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
+
+from recommendation_service.adapters.cache import CachedRecommendations
+from recommendation_service.adapters.events import PAYMENTS_STREAM, decode
+from recommendation_service.config import RecommendationSettings
+from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, RecommendationServicer
+from recommendation_service.service_layer.handlers import (
+    ModelUpdates,
+    RecommendationQueries,
+    utc_now,
+)
+from recommendation_service.service_layer.unit_of_work import (
+    ModelUnitOfWork,
+    ReadUnitOfWork,
+    build_database,
+)
+
+logger = logging.getLogger("recommendation")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def database_from(settings: RecommendationSettings) -> Database:
+    return build_database(
+        settings.database_url,
+        settings.database_read_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
+
+
+def cache_from(
+    settings: RecommendationSettings, cache: Cache | None = None
+) -> CachedRecommendations:
+    return CachedRecommendations(
+        cache or build_cache("recommendation", settings.redis_url),
+        settings.cache_ttl_seconds,
+        settings.popular_cache_ttl_seconds,
+    )
+
+
+def event_handler(updates: ModelUpdates) -> Callable[[events_pb2.Event], None]:
+    """The handler both delivery paths run: decode, then apply once per event id.
+
+    Event types this service does not learn from (top-ups) are acknowledged
+    and ignored; a malformed event raises, so it is retried and then
+    dead-lettered by the consumer.
+    """
+
+    def handle(event: events_pb2.Event) -> None:
+        decoded = decode(event)
+        if decoded is None:
+            return
+        outcome = updates.apply(event.id, decoded)
+        logger.debug(
+            "event applied" if outcome.applied else "duplicate event skipped",
+            extra={"event_id": event.id, "event_type": event.type},
+        )
+
+    return handle
+
+
+def _dead_letter_recorder(database: Database) -> Callable[[events_pb2.Event, str], None]:
+    """Broker-less path: keep what was given up on in the dead_letters table."""
+
+    def record(event: events_pb2.Event, reason: str) -> None:
+        logger.error(
+            "event dead-lettered",
+            extra={"event_id": event.id, "event_type": event.type, "reason": reason},
+        )
+        uow = ModelUnitOfWork(database)
+        with uow:
+            uow.model.record_dead_letter(
+                event.id, event.type, reason, event.SerializeToString(), utc_now()
+            )
+            uow.commit()
+
+    return record
+
+
+def grpc_service(
+    database: Database, settings: RecommendationSettings, cache: Cache | None = None
+) -> GrpcService:
+    """What `serve` runs: RecommendationService plus the EventSinkService delivery
+    endpoint (payment's relay calls it when there is no Redis)."""
+    recommendations = cache_from(settings, cache)
+    parameters = settings.model_parameters
+    queries = RecommendationQueries(lambda: ReadUnitOfWork(database), recommendations, parameters)
+    updates = ModelUpdates(lambda: ModelUnitOfWork(database), recommendations, parameters)
+    servicer = RecommendationServicer(queries)
+    sink = EventSinkServicer(
+        event_handler(updates),
+        max_deliveries=settings.sink_max_deliveries,
+        dead_letter=_dead_letter_recorder(database),
+    )
+
+    def register(server: grpc.Server) -> None:
+        recommendation_pb2_grpc.add_RecommendationServiceServicer_to_server(servicer, server)
+        events_pb2_grpc.add_EventSinkServiceServicer_to_server(sink, server)
+
+    return GrpcService(
+        name="recommendation",
+        register=register,
+        service_names=[SERVICE_NAME, EVENT_SINK_SERVICE],
+        is_ready=database.ping,
+        on_stop=database.dispose,
+    )
+
+
+def consumer_from(
+    database: Database, settings: RecommendationSettings, cache: Cache | None = None
+) -> EventConsumer:
+    """The worker's consumer of stream "payments" in group RECOMMENDATION_WORKER_GROUP."""
+    if not settings.redis_url:
+        raise ValueError("the worker reads Redis Streams: REDIS_URL must be set")
+    updates = ModelUpdates(
+        lambda: ModelUnitOfWork(database), cache_from(settings, cache), settings.model_parameters
+    )
+    return EventConsumer(
+        settings.redis_url,
+        PAYMENTS_STREAM,
+        group=settings.worker_group,
+        consumer=settings.consumer_name,
+        handler=event_handler(updates),
+        max_deliveries=settings.worker_max_deliveries,
+        claim_idle_seconds=settings.worker_claim_idle_seconds,
+        block_seconds=settings.worker_block_seconds,
+        batch_size=settings.worker_batch_size,
+    )
+
+
+def run_worker(consumer: EventConsumer, stop: threading.Event) -> None:
+    logger.info(
+        "worker consuming",
+        extra={"stream": consumer.stream, "group": consumer.group, "consumer": consumer.consumer},
+    )
+    try:
+        consumer.run(stop)
+    finally:
+        consumer.close()
+    logger.info("worker stopped")

@@ -1,0 +1,91 @@
+"""What the service layer needs from storage and cache (adapters implement these)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from recommendation_service.domain.model import HistoryItem, ItemDelta, Neighbour, Recommendation
+
+
+@dataclass(frozen=True)
+class StoredPurchase:
+    """A payment as the model remembers it.
+
+    `recorded` is False for a placeholder made by a refund that arrived before
+    its payment: it only carries the refunded fraction until the payment comes.
+    """
+
+    payment_id: str
+    user_id: str
+    occurred_at: datetime
+    refunded_fraction: float
+    recorded: bool
+    items: Mapping[str, int]
+
+
+class ModelRepository(Protocol):
+    def event_seen(self, event_id: str) -> bool: ...
+
+    def record_event(self, event_id: str, event_type: str, at: datetime) -> None: ...
+
+    def lock_user(self, user_id: str, at: datetime) -> None:
+        """Serialise the changes of one user's history (row lock until commit)."""
+
+    def purchase(self, payment_id: str) -> StoredPurchase | None: ...
+
+    def save_purchase(self, purchase: StoredPurchase) -> None:
+        """Insert or replace the purchase and its items."""
+
+    def user_history(self, user_id: str) -> dict[str, HistoryItem]: ...
+
+    def save_history(self, user_id: str, changes: Mapping[str, HistoryItem | None]) -> None:
+        """Set (or delete, for None) the given items of the user's history."""
+
+    def apply_item_deltas(self, deltas: Mapping[str, ItemDelta]) -> None: ...
+
+    def apply_pair_deltas(self, deltas: Mapping[tuple[str, str], float]) -> None: ...
+
+    def item_masses(self, skus: Iterable[str]) -> dict[str, float]: ...
+
+    def neighbours(self, skus: Iterable[str]) -> dict[str, list[Neighbour]]: ...
+
+    def popular(self, limit: int) -> list[tuple[str, float]]:
+        """(sku, stored popularity mass), best first, only positive masses."""
+
+    def record_dead_letter(
+        self, event_id: str, event_type: str, reason: str, payload: bytes, at: datetime
+    ) -> None: ...
+
+
+class ModelUnitOfWork(Protocol):
+    @property
+    def model(self) -> ModelRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class RecommendationCache(Protocol):
+    """Per-user top-N lists and the shared popular list; failures read as misses."""
+
+    def get_user(self, user_id: str) -> list[Recommendation] | None: ...
+
+    def set_user(self, user_id: str, items: Sequence[Recommendation]) -> None: ...
+
+    def invalidate_user(self, user_id: str) -> None: ...
+
+    def get_popular(self) -> list[tuple[str, float]] | None: ...
+
+    def set_popular(self, items: Sequence[tuple[str, float]]) -> None: ...
