@@ -43,7 +43,7 @@ $(BUF):
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy -p switchyard_kit -p gateway -p auth_service -p profile_service -p payment_service
+	$(VENV)/bin/mypy -p switchyard_kit -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
 
 .PHONY: proto-breaking
