@@ -1,0 +1,227 @@
+"""The real platform for fault-injection tests: every process of `make run`,
+on free loopback ports, PostgreSQL per service and Redis, with TCP proxies
+where a test needs to cut a link, and handles to kill, freeze and restart
+any process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from e2e.harness import Account, AuthActions, free_port
+from sqlalchemy.engine import make_url
+from switchyard_kit.launcher import (
+    SERVICES,
+    Component,
+    Platform,
+    PlatformConfig,
+    grpc_serving,
+    platform_components,
+)
+
+from faults.proxy import TcpProxy
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass
+class FaultPlatform:
+    config: PlatformConfig
+    platform: Platform
+    components: dict[str, Component]
+    log_path: Path
+    log: IO[str]
+    proxies: dict[str, TcpProxy] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.ports['gateway']}"
+
+    def client(self, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def pid(self, name: str) -> int:
+        return self.platform.processes[name].pid
+
+    def signal(self, name: str, signum: int) -> None:
+        os.kill(self.pid(name), signum)
+
+    def kill(self, name: str) -> None:
+        process = self.platform.processes[name]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        self.platform.stop_component(name)  # closes its output pipe
+
+    def restart(self, name: str, timeout: float = 60.0) -> None:
+        """Start `name` again (no migrations) and wait until it is healthy."""
+        component = dataclasses.replace(self.components[name], prepare=[])
+        self.platform.start_component(component, timeout)
+
+    def metrics(self, name: str) -> str:
+        port = self.config.metrics_ports[name]
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+    def serving(self, name: str) -> bool:
+        return grpc_serving(f"127.0.0.1:{self.config.ports[name]}", timeout=0.5)
+
+    def stop(self) -> None:
+        for name, process in self.platform.processes.items():
+            if process.poll() is None:
+                # A frozen process would ignore SIGTERM until the grace ran out.
+                os.kill(process.pid, signal.SIGCONT)
+            del name
+        self.platform.stop(grace=15)
+        for proxy in self.proxies.values():
+            proxy.stop()
+        self.log.close()
+
+
+def _through(proxy: TcpProxy, url: str) -> str:
+    return (
+        make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+
+
+def start_fault_platform(
+    tmp_path: Path,
+    create_database: Callable[[str], str],
+    redis_url: str,
+    *,
+    proxied_databases: tuple[str, ...] = (),
+    proxy_redis: bool = False,
+    env: dict[str, str] | None = None,
+    component_env: dict[str, dict[str, str]] | None = None,
+    extra_components: Callable[[PlatformConfig, dict[str, str]], list[Component]] | None = None,
+) -> FaultPlatform:
+    """Start every process; `proxied_databases` / `proxy_redis` put a TcpProxy
+    (in `proxies`, keyed by service name or "redis") on that link."""
+    proxies: dict[str, TcpProxy] = {}
+    base: dict[str, str] = {
+        "LOG_LEVEL": "INFO",
+        "AUTH_ARGON2_TIME_COST": "1",
+        "AUTH_ARGON2_MEMORY_KIB": "8192",
+        "GATEWAY_WORKERS": "1",
+        # Readiness is re-checked often so the tests see it change quickly.
+        **{f"{name.upper()}_READINESS_INTERVAL_SECONDS": "0.5" for name in SERVICES},
+    }
+    for name in SERVICES:
+        url = create_database(name)
+        if name in proxied_databases:
+            parsed = make_url(url)
+            proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 5432)).start()
+            proxies[name] = proxy
+            url = _through(proxy, url)
+        base[f"{name.upper()}_DATABASE_URL"] = url
+    if proxy_redis:
+        parsed = make_url(redis_url.replace("redis://", "postgresql://", 1))
+        proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 6379)).start()
+        proxies["redis"] = proxy
+        redis_url = redis_url.replace(f":{parsed.port}", f":{proxy.port}", 1)
+    base["REDIS_URL"] = redis_url
+    base.update(env or {})
+    ports = {name: free_port() for name in (*SERVICES, "gateway")}
+    metrics_ports = {name: free_port() for name in (*SERVICES, "relay")}
+    config = PlatformConfig(
+        ports=ports, data_dir=tmp_path / "data", extra_env=base, metrics_ports=metrics_ports
+    )
+    components = platform_components(config)
+    for component in components:
+        overrides = (component_env or {}).get(component.name)
+        if overrides:
+            component.env = {**component.env, **overrides}
+    if extra_components is not None:
+        gateway_at = next(i for i, c in enumerate(components) if c.name == "gateway")
+        components[gateway_at:gateway_at] = extra_components(config, dict(components[0].env))
+    log_path = tmp_path / "platform.log"
+    log = log_path.open("w")
+    platform = Platform(components, output=log)
+    try:
+        platform.start(timeout=90)
+    except Exception:
+        platform.stop()
+        log.close()
+        for proxy in proxies.values():
+            proxy.stop()
+        raise RuntimeError(f"platform did not start:\n{log_path.read_text()[-5000:]}") from None
+    return FaultPlatform(config, platform, {c.name: c for c in components}, log_path, log, proxies)
+
+
+def new_account(api: httpx.Client) -> Account:
+    return AuthActions(api).signup()
+
+
+def top_up(api: httpx.Client, account: Account, amount: int = 100_000) -> None:
+    response = api.post(
+        "/v1/wallet/top-ups",
+        json={"amount": amount, "currency": "EUR"},
+        headers={**account.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+def pay(api: httpx.Client, account: Account, key: str, amount: int = 100) -> httpx.Response:
+    return api.post(
+        "/v1/payments",
+        json={
+            "amount": amount,
+            "currency": "EUR",
+            "merchant_id": "merchant-faults",
+            "items": [{"sku": "sku-1", "quantity": 1, "unit_amount": amount}],
+        },
+        headers={**account.headers, "Idempotency-Key": key},
+    )
+
+
+def timed(call: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = call()
+    return response, time.perf_counter() - started
+
+
+def median_latency(call: Callable[[], httpx.Response], samples: int = 15) -> float:
+    durations = []
+    for _ in range(samples):
+        response, seconds = timed(call)
+        assert response.status_code == 200, response.text
+        durations.append(seconds)
+    return statistics.median(durations)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> float:
+    """Seconds until `condition()` is truthy; AssertionError after `timeout`."""
+    started = time.monotonic()
+    while True:
+        if condition():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def record(name: str, seconds: float) -> None:
+    """Print a measured recovery time (shown with `pytest -s`, kept in the log)."""
+    line = f"RECOVERY {name}: {seconds:.2f}s"
+    print(line)
+    path = os.environ.get("SWITCHYARD_FAULTS_REPORT")
+    if path:
+        with open(path, "a") as report:
+            report.write(line + "\n")
+
+
+@contextmanager
+def frozen(platform: FaultPlatform, name: str) -> Iterator[None]:
+    platform.signal(name, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        platform.signal(name, signal.SIGCONT)
