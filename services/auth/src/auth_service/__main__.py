@@ -1,15 +1,21 @@
-"""`python -m auth_service [migrate|serve]` (also the `switchyard-auth` script).
+"""`python -m auth_service [serve|migrate|relay|rotate-signing-key]` (script `switchyard-auth`).
 
-migrate  apply the database migrations up to the latest revision
-serve    run the gRPC server until SIGTERM (the default)
+serve               run the gRPC server until SIGTERM (the default)
+migrate             apply the database migrations up to the latest revision
+relay               publish outbox events (UserRegistered) to Redis Streams or the sinks
+rotate-signing-key  create a new signing key; the old one stays published until
+                    every token it signed has expired
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard_kit import (
@@ -21,7 +27,13 @@ from switchyard_kit import (
 )
 from switchyard_kit import upgrade_database as apply_migrations
 
-from auth_service.bootstrap import MIGRATIONS_DIR, build_application
+from auth_service.bootstrap import (
+    MIGRATIONS_DIR,
+    build_application,
+    build_database,
+    relay_from,
+    token_lifetime,
+)
 from auth_service.config import AuthSettings
 from auth_service.entrypoints.server import grpc_service
 from auth_service.service_layer.ports import SigningKeyUnavailable
@@ -52,22 +64,65 @@ def run_server(settings: AuthSettings) -> int:
     return 0
 
 
+def run_relay(settings: AuthSettings) -> int:
+    database = build_database(settings)
+    relay = relay_from(database, settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    relay.run(stop)
+    database.dispose()
+    return 0
+
+
+def rotate_signing_key(settings: AuthSettings) -> int:
+    application = build_application(settings)
+    try:
+        rotation = application.keys.rotate(token_lifetime(settings))
+    except SigningKeyUnavailable as exc:
+        logger.error("cannot rotate: %s", exc)
+        return 1
+    finally:
+        application.close()
+    print(
+        f"new signing key {rotation.kid}; previous key(s) "
+        f"{', '.join(rotation.previous_kids) or '(none)'} published until "
+        f"{rotation.retire_at.isoformat()}"
+    )
+    return 0
+
+
+COMMANDS = ("serve", "migrate", "relay", "rotate-signing-key")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="auth_service", description="The Switchyard auth service."
+        prog="auth_service",
+        description="The Switchyard auth service.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
     )
-    parser.add_argument("command", nargs="?", default="serve", choices=("serve", "migrate"))
+    parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
     args = parser.parse_args(argv)
     try:
         settings = load_settings(AuthSettings)
     except ConfigurationError as exc:
         print(f"auth: {exc}", file=sys.stderr)
         return 2
-    configure_logging("auth", settings.log_level)
+    configure_logging("auth-relay" if args.command == "relay" else "auth", settings.log_level)
     if args.command == "migrate":
         upgrade_database(settings)
         logger.info("database migrated")
         return 0
+    if args.command == "relay":
+        return run_relay(settings)
+    if args.command == "rotate-signing-key":
+        return rotate_signing_key(settings)
     return run_server(settings)
 
 

@@ -7,21 +7,32 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from switchyard_kit import Backend, Database
+from switchyard_kit import Database
+from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
-from auth_service.adapters.profiles import GrpcProfileDirectory, profile_backend
+from auth_service.adapters.revocations import NoRevocationPublisher, RedisRevocationPublisher
 from auth_service.adapters.signing import Ed25519JwtSigner, FernetKeyVault, PlaintextKeyVault
+from auth_service.adapters.tables import outbox
+from auth_service.adapters.throttling import (
+    FallbackAttemptStore,
+    InProcessAttemptStore,
+    RedisAttemptStore,
+)
 from auth_service.adapters.unit_of_work import AuthUnitOfWork
 from auth_service.config import SECRET_VARIABLE, AuthSettings
 from auth_service.domain.tokens import TokenPolicy
 from auth_service.service_layer.handlers import AuthService, utc_now
 from auth_service.service_layer.keys import KeyRing
-from auth_service.service_layer.ports import KeyVault, ProfileDirectory
+from auth_service.service_layer.ports import AttemptStore, KeyVault, RevocationPublisher
+from auth_service.service_layer.revocations import Revocations
+from auth_service.service_layer.throttle import LoginThrottle, ThrottlePolicy
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+AUTH_OUTBOX = SqlOutbox(outbox)
 
 
 @dataclass
@@ -32,13 +43,15 @@ class AuthApplication:
     database: Database
     auth: AuthService
     keys: KeyRing
-    profiles: ProfileDirectory
-    backends: list[Backend] = field(default_factory=list)
+    revocations: Revocations
+    closers: list[object] = field(default_factory=list)
 
     def close(self) -> None:
-        """Close the client channels and the connection pools (on shutdown)."""
-        for backend in self.backends:
-            backend.close()
+        """Close the Redis clients and the connection pools (on shutdown)."""
+        for closer in self.closers:
+            close = getattr(closer, "close", None)
+            if callable(close):
+                close()
         self.database.dispose()
 
 
@@ -53,12 +66,8 @@ def key_vault(settings: AuthSettings) -> KeyVault:
     return PlaintextKeyVault()
 
 
-def build_application(
-    settings: AuthSettings, *, profiles: ProfileDirectory | None = None
-) -> AuthApplication:
-    """The auth use cases on the configured database; `profiles` replaces the
-    gRPC profile client (tests)."""
-    database = Database(
+def build_database(settings: AuthSettings) -> Database:
+    return Database(
         settings.database_url,
         settings.database_read_url,
         pool_size=settings.db_pool_size,
@@ -66,8 +75,50 @@ def build_application(
         pool_timeout=settings.db_pool_timeout_seconds,
     )
 
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        account_free_failures=settings.login_account_free_failures,
+        address_free_failures=settings.login_address_free_failures,
+        backoff_base_seconds=settings.login_backoff_base_seconds,
+        backoff_max_seconds=settings.login_backoff_max_seconds,
+        failure_window_seconds=settings.login_failure_window_seconds,
+        known_address_seconds=settings.login_known_address_seconds,
+    )
+
+
+def build_application(
+    settings: AuthSettings,
+    *,
+    attempts: AttemptStore | None = None,
+    revocation_publisher: RevocationPublisher | None = None,
+) -> AuthApplication:
+    """The auth use cases on the configured database. Redis (REDIS_URL) holds
+    the login counters and the revoked-session set; without it, counters are
+    in-process and gateways poll ListRevokedSessions. `attempts` and
+    `revocation_publisher` replace those adapters (tests)."""
+    database = build_database(settings)
+
     def uow_factory() -> AuthUnitOfWork:
         return AuthUnitOfWork(database)
+
+    closers: list[object] = []
+    if attempts is None:
+        if settings.redis_url:
+            redis_store = RedisAttemptStore(settings.redis_url)
+            closers.append(redis_store)
+            attempts = FallbackAttemptStore(redis_store, InProcessAttemptStore())
+        else:
+            attempts = InProcessAttemptStore()
+    if revocation_publisher is None:
+        if settings.redis_url:
+            redis_publisher = RedisRevocationPublisher(
+                settings.redis_url, ttl_seconds=settings.revocation_lifetime_seconds
+            )
+            closers.append(redis_publisher)
+            revocation_publisher = redis_publisher
+        else:
+            revocation_publisher = NoRevocationPublisher()
 
     signer = Ed25519JwtSigner()
     keys = KeyRing(
@@ -77,11 +128,12 @@ def build_application(
         clock=utc_now,
         cache_seconds=settings.signing_key_cache_seconds,
     )
-    backends: list[Backend] = []
-    if profiles is None:
-        backend = profile_backend(settings.profile_target)
-        backends.append(backend)
-        profiles = GrpcProfileDirectory(backend)
+    revocations = Revocations(
+        uow_factory,
+        revocation_publisher,
+        clock=utc_now,
+        lookback=timedelta(seconds=settings.revocation_lifetime_seconds),
+    )
     auth = AuthService(
         uow_factory,
         hasher=Argon2PasswordHasher(
@@ -91,13 +143,42 @@ def build_application(
         ),
         signer=signer,
         keys=keys,
-        profiles=profiles,
         token_policy=TokenPolicy(
             issuer=settings.token_issuer,
             audience=settings.token_audience,
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            refresh_idle_ttl=timedelta(seconds=settings.refresh_token_idle_timeout_seconds),
+            reuse_overlap=timedelta(seconds=settings.refresh_reuse_overlap_seconds),
         ),
-        profile_timeout_seconds=settings.profile_timeout_seconds,
+        throttle=LoginThrottle(attempts, throttle_policy(settings)),
+        revocations=revocations,
     )
-    return AuthApplication(settings, database, auth, keys, profiles, backends)
+    return AuthApplication(settings, database, auth, keys, revocations, closers)
+
+
+def token_lifetime(settings: AuthSettings) -> timedelta:
+    """How long after signing a token can still verify (TTL + leeway)."""
+    return timedelta(seconds=settings.access_token_ttl_seconds + settings.token_leeway_seconds)
+
+
+def relay_from(database: Database, settings: AuthSettings) -> OutboxRelay:
+    """The outbox relay: Redis Streams with REDIS_URL, else the event sinks."""
+    publisher = build_publisher(
+        settings.redis_url,
+        settings.event_sink_targets,
+        max_length=settings.relay_stream_max_length,
+        timeout_seconds=settings.relay_publish_timeout_seconds,
+    )
+    return OutboxRelay(
+        database,
+        AUTH_OUTBOX,
+        publisher,
+        batch_size=settings.relay_batch_size,
+        poll_interval_seconds=settings.relay_poll_interval_seconds,
+        max_backoff_seconds=settings.relay_max_backoff_seconds,
+        retention_hours=settings.relay_retention_hours,
+        clock=utc_now,
+        name="auth.relay",
+        no_publisher_hint="REDIS_URL and AUTH_EVENT_SINKS are empty",
+    )

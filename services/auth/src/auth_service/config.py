@@ -34,7 +34,24 @@ class AuthSettings(ServiceSettings):
     token_issuer: str = Field(default="switchyard-auth", min_length=1)
     token_audience: str = Field(default="switchyard-api", min_length=1)
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    # A session's absolute lifetime: no refresh extends it.
     refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
+    # Idle timeout: a refresh token not used for this long stops working.
+    refresh_token_idle_timeout_seconds: int = Field(default=7 * 86_400, ge=60)
+    # A spent refresh token presented again within this many seconds is a
+    # concurrent refresh of the same client (answered), not reuse (revoked).
+    refresh_reuse_overlap_seconds: float = Field(default=5.0, ge=0, le=60)
+    # Clock skew the gateway tolerates (GATEWAY_TOKEN_LEEWAY_SECONDS): added
+    # to how long revocations and retired keys are kept.
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Brute-force protection (failed logins, in Redis or in-process).
+    login_account_free_failures: int = Field(default=5, ge=1)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    login_failure_window_seconds: float = Field(default=86_400.0, gt=0)
+    login_known_address_seconds: float = Field(default=30 * 86_400.0, ge=0)
 
     # argon2id cost, OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1.
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -49,14 +66,22 @@ class AuthSettings(ServiceSettings):
     # database again (a key rotated by another process is seen after this).
     signing_key_cache_seconds: float = Field(default=300.0, gt=0)
 
-    # The profile service, told about every new account right after signup.
+    # The profile service: without REDIS_URL the relay delivers account
+    # events to its EventSinkService here (and to AUTH_EVENT_SINKS, if set).
     profile_target: str = Field(
         default="127.0.0.1:50052",
         min_length=1,
         validation_alias=AliasChoices("PROFILE_TARGET", "profile_target"),
     )
-    # Upper bound of the CreateProfile call; the caller's deadline may cut it shorter.
-    profile_timeout_seconds: float = Field(default=1.0, gt=0, le=5.0)
+    # Comma-separated gRPC targets that receive events when there is no Redis;
+    # empty means PROFILE_TARGET alone.
+    event_sinks: str = ""
+    relay_batch_size: int = Field(default=100, ge=1, le=10_000)
+    relay_poll_interval_seconds: float = Field(default=0.2, gt=0)
+    relay_max_backoff_seconds: float = Field(default=30.0, gt=0)
+    relay_publish_timeout_seconds: float = Field(default=5.0, gt=0)
+    relay_stream_max_length: int = Field(default=1_000_000, ge=1000)
+    relay_retention_hours: float = Field(default=168.0, gt=0)
 
     @model_validator(mode="after")
     def _check_secret(self) -> AuthSettings:
@@ -78,3 +103,16 @@ class AuthSettings(ServiceSettings):
             return []
         raw = self.signing_key_secret.get_secret_value()
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def event_sink_targets(self) -> list[str]:
+        """Where the relay delivers events without Redis."""
+        targets = [t.strip() for t in self.event_sinks.split(",") if t.strip()]
+        return targets or [self.profile_target]
+
+    @property
+    def revocation_lifetime_seconds(self) -> int:
+        """How long a revocation must be remembered: as long as an access token
+        issued before it can still verify (its TTL plus the verifiers' leeway),
+        plus a minute for a refresh that was in flight when it happened."""
+        return self.access_token_ttl_seconds + self.token_leeway_seconds + 60

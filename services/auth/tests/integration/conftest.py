@@ -1,9 +1,8 @@
 """A real auth gRPC server on a real database (SQLite file or PostgreSQL),
-with a small recording ProfileService in the same process."""
+and a recording event sink (the broker-less delivery path) in the same process."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from auth_service.bootstrap import MIGRATIONS_DIR, AuthApplication, build_applic
 from auth_service.config import AuthSettings
 from auth_service.entrypoints.server import grpc_service
 from switchyard.auth.v1 import auth_pb2_grpc
-from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
+from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard_kit import RunningServer, upgrade_database
 
 KEY_SECRET = "integration-test-key-secret-0123456789abcdef"
@@ -38,33 +37,27 @@ def database_url(empty_database_url: str) -> str:
 
 
 @dataclass
-class RecordingProfileService(profile_pb2_grpc.ProfileServiceServicer):
-    """Records CreateProfile calls; answers `fail_with` instead when set."""
+class RecordingSink(events_pb2_grpc.EventSinkServiceServicer):
+    """Records delivered events; answers UNAVAILABLE while `failing`."""
 
-    calls: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    fail_with: grpc.StatusCode | None = None
-    delay_seconds: float = 0.0
+    events: list[events_pb2.Event] = field(default_factory=list)
+    failing: bool = False
 
-    def CreateProfile(  # noqa: N802 - the RPC's name
-        self, request: profile_pb2.CreateProfileRequest, context: grpc.ServicerContext
-    ) -> profile_pb2.CreateProfileResponse:
-        metadata = {key: str(value) for key, value in context.invocation_metadata()}
-        self.calls.append((request.user_id, request.display_name, metadata))
-        if self.delay_seconds:
-            threading.Event().wait(self.delay_seconds)
-        if self.fail_with is not None:
-            context.abort(self.fail_with, "profile store unavailable")
-        return profile_pb2.CreateProfileResponse(
-            profile=profile_pb2.Profile(user_id=request.user_id, display_name=request.display_name)
-        )
+    def Deliver(  # noqa: N802 - the RPC's name
+        self, request: events_pb2.DeliverRequest, context: grpc.ServicerContext
+    ) -> events_pb2.DeliverResponse:
+        if self.failing:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "consumer down")
+        self.events.extend(request.events)
+        return events_pb2.DeliverResponse(accepted=len(request.events))
 
 
 @pytest.fixture
-def profile_service() -> Iterator[tuple[RecordingProfileService, str]]:
-    """The recording ProfileService on a free loopback port, and its target."""
-    servicer = RecordingProfileService()
+def event_sink() -> Iterator[tuple[RecordingSink, str]]:
+    """The recording EventSinkService on a free loopback port, and its target."""
+    servicer = RecordingSink()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)
+    events_pb2_grpc.add_EventSinkServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield servicer, f"127.0.0.1:{port}"
@@ -109,16 +102,14 @@ def auth_settings(database_url: str, **overrides: object) -> AuthSettings:
 
 @pytest.fixture
 def start_auth(
-    database_url: str, profile_service: tuple[RecordingProfileService, str]
+    database_url: str, event_sink: tuple[RecordingSink, str]
 ) -> Iterator[Callable[..., AuthServer]]:
     """`start_auth(**setting_overrides)`: a started auth server on the test
     database; every one started is stopped at the end."""
     started: list[AuthServer] = []
 
     def start(**overrides: object) -> AuthServer:
-        settings = auth_settings(
-            database_url, **{"profile_target": profile_service[1], **overrides}
-        )
+        settings = auth_settings(database_url, **{"profile_target": event_sink[1], **overrides})
         application = build_application(settings)
         running = RunningServer(grpc_service(application), settings)
         running.start()

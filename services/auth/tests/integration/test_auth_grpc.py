@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import jwt
 import pytest
-from auth_service.adapters.tables import refresh_tokens, sessions, signing_keys, users
+from auth_service.adapters.tables import outbox, refresh_tokens, sessions, signing_keys, users
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import func, select
 from switchyard.auth.v1 import auth_pb2
-from switchyard_kit import USER_ID_KEY, status_details
+from switchyard_kit import status_details
 
 PASSWORD = "a long passphrase"
 
@@ -140,7 +140,7 @@ def test_concurrent_signups_with_one_email_create_one_account(auth_server) -> No
     ],
 )
 def test_bad_input_is_invalid_argument_and_nothing_is_written(
-    *, auth_server, profile_service, email, password, name, fields
+    *, auth_server, email, password, name, fields
 ) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         sign_up(auth_server, email=email, password=password, name=name)
@@ -151,7 +151,7 @@ def test_bad_input_is_invalid_argument_and_nothing_is_written(
     assert all(description for _, description in violations)
     assert count(auth_server, users) == 0
     assert count(auth_server, sessions) == 0
-    assert profile_service[0].calls == []
+    assert count(auth_server, outbox) == 0
 
 
 def test_unknown_email_and_wrong_password_fail_identically(auth_server) -> None:
@@ -196,33 +196,6 @@ def test_private_signing_key_is_encrypted_at_rest(auth_server) -> None:
     assert row["kid"] == response.keys[0].kid
     assert row["key_encryption"] == "fernet"
     assert row["private_key"].startswith("gAAAA")  # a Fernet token
-
-
-def test_sign_up_creates_the_profile(auth_server, profile_service) -> None:
-    recorder, _ = profile_service
-    tokens = sign_up(auth_server, name="  Ann Lee ")
-    ((user_id, display_name, metadata),) = recorder.calls
-    assert (user_id, display_name) == (tokens.user_id, "Ann Lee")
-    assert metadata[USER_ID_KEY] == tokens.user_id
-
-
-@pytest.mark.parametrize(
-    "failure", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, "slow", "down"]
-)
-def test_profile_failure_does_not_fail_sign_up(start_auth, profile_service, failure) -> None:
-    recorder, _ = profile_service
-    overrides: dict[str, object] = {"profile_timeout_seconds": 0.3}
-    if failure == "slow":
-        recorder.delay_seconds = 1.0
-    elif failure == "down":
-        # Nothing listens on port 1 of the loopback.
-        overrides["profile_target"] = "127.0.0.1:1"
-    else:
-        recorder.fail_with = failure
-    server = start_auth(**overrides)
-    tokens = sign_up(server)
-    assert verify(server, tokens.access_token)["sub"] == tokens.user_id
-    assert count(server, users) == 1
 
 
 def test_ready_when_the_database_answers(auth_server) -> None:

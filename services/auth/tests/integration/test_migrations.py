@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect
 from switchyard_kit import upgrade_database
 from switchyard_kit._migrations import alembic_config
 
-TABLES = {"users", "sessions", "refresh_tokens", "signing_keys"}
+TABLES = {"users", "sessions", "refresh_tokens", "signing_keys", "audit_events", "outbox"}
 
 
 def _tables(url: str) -> set[str]:

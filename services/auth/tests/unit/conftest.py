@@ -1,8 +1,9 @@
-"""Fakes of the auth ports (in-memory repositories, a cheap hasher, a recording
-profile directory) and an AuthService wired with them."""
+"""Fakes of the auth ports (in-memory repositories, a cheap hasher, recording
+revocation publisher, in-process attempt store) and an AuthService wired with them."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -11,13 +12,17 @@ from types import TracebackType
 
 import pytest
 from auth_service.adapters.signing import Ed25519JwtSigner, PlaintextKeyVault
+from auth_service.adapters.throttling import InProcessAttemptStore
 from auth_service.domain.errors import EmailTaken
-from auth_service.domain.model import RefreshToken, Session, SigningKey, User
+from auth_service.domain.events import UserRegistered
+from auth_service.domain.model import AuditEvent, RefreshToken, Session, SigningKey, User
 from auth_service.domain.passwords import PasswordPolicy
 from auth_service.domain.tokens import TokenPolicy
 from auth_service.service_layer.handlers import AuthService
 from auth_service.service_layer.keys import KeyRing
-from auth_service.service_layer.ports import KeyVault
+from auth_service.service_layer.ports import KeyVault, RevocationNotPublished
+from auth_service.service_layer.revocations import Revocations
+from auth_service.service_layer.throttle import LoginThrottle, ThrottlePolicy
 from switchyard_kit import AlreadyExists
 
 ISSUER = "switchyard-auth"
@@ -65,7 +70,51 @@ class FakeSessionRepository:
         self._tokens[token.token_hash] = token
 
     def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
-        return self._tokens.get(token_hash)
+        token = self._tokens.get(token_hash)
+        return dataclasses.replace(token) if token is not None else None
+
+    def spend_refresh_token(self, token_id: str, now: datetime, replaced_by_id: str) -> bool:
+        for key, token in self._tokens.items():
+            if token.id == token_id:
+                if token.spent_at is not None:
+                    return False
+                self._tokens[key] = dataclasses.replace(
+                    token, spent_at=now, replaced_by_id=replaced_by_id
+                )
+                return True
+        return False
+
+    def touch(self, session_id: str, now: datetime) -> None:
+        self._sessions[session_id] = dataclasses.replace(
+            self._sessions[session_id], last_used_at=now
+        )
+
+    def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        session = self._sessions[session_id]
+        for key, token in self._tokens.items():
+            if token.session_id == session_id and token.revoked_at is None:
+                self._tokens[key] = dataclasses.replace(token, revoked_at=now)
+        if session.revoked_at is not None:
+            return False
+        self._sessions[session_id] = dataclasses.replace(
+            session, revoked_at=now, revoke_reason=reason
+        )
+        return True
+
+    def active_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        found = [s for s in self._sessions.values() if s.user_id == user_id and s.is_active(now)]
+        return sorted(found, key=lambda s: s.last_used_at or s.created_at, reverse=True)
+
+    def revoked_since(self, since: datetime) -> list[Session]:
+        return sorted(
+            (s for s in self._sessions.values() if s.revoked_at and s.revoked_at >= since),
+            key=lambda s: s.revoked_at or since,
+        )
+
+
+class FakeList(list):  # type: ignore[type-arg]
+    def add(self, item: object) -> None:
+        self.append(item)
 
 
 class FakeSigningKeyRepository:
@@ -86,6 +135,11 @@ class FakeSigningKeyRepository:
             key=lambda k: (k.created_at, k.kid),
         )
 
+    def retire(self, kid: str, signing_until: datetime, retired_at: datetime) -> None:
+        self._keys[kid] = dataclasses.replace(
+            self._keys[kid], signing_until=signing_until, retired_at=retired_at
+        )
+
 
 class FakeDatabase:
     """What the fake units of work commit into."""
@@ -95,7 +149,12 @@ class FakeDatabase:
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.signing_keys: dict[str, SigningKey] = {}
+        self.audit: list[AuditEvent] = []
+        self.outbox: list[UserRegistered] = []
         self.commits = 0
+
+    def audit_types(self) -> list[str]:
+        return [event.event_type for event in self.audit]
 
 
 class FakeUnitOfWork:
@@ -114,6 +173,8 @@ class FakeUnitOfWork:
         self.users = FakeUserRepository(self._users)
         self.sessions = FakeSessionRepository(self._sessions, self._tokens)
         self.signing_keys = FakeSigningKeyRepository(self._keys)
+        self.audit = FakeList()
+        self.outbox = FakeList()
         return self
 
     def __exit__(
@@ -128,6 +189,9 @@ class FakeUnitOfWork:
         db = self._database
         db.users, db.sessions = self._users, self._sessions
         db.refresh_tokens, db.signing_keys = self._tokens, self._keys
+        db.audit.extend(self.audit)
+        db.outbox.extend(self.outbox)
+        self.audit, self.outbox = FakeList(), FakeList()
         db.commits += 1
 
 
@@ -153,15 +217,15 @@ class FakeHasher:
         return not password_hash.startswith(f"{self.version}$")
 
 
-class FakeProfileDirectory:
+class RecordingRevocationPublisher:
     def __init__(self) -> None:
-        self.created: list[tuple[str, str, float]] = []
-        self.fail_with: Exception | None = None
+        self.published: list[str] = []
+        self.failing = False
 
-    def create_profile(self, user_id: str, display_name: str, *, timeout: float) -> None:
-        self.created.append((user_id, display_name, timeout))
-        if self.fail_with is not None:
-            raise self.fail_with
+    def session_revoked(self, session_id: str, revoked_at: datetime) -> None:
+        if self.failing:
+            raise RevocationNotPublished("redis down")
+        self.published.append(session_id)
 
 
 class Clock:
@@ -192,8 +256,26 @@ def hasher() -> FakeHasher:
 
 
 @pytest.fixture
-def profiles() -> FakeProfileDirectory:
-    return FakeProfileDirectory()
+def revocation_publisher() -> RecordingRevocationPublisher:
+    return RecordingRevocationPublisher()
+
+
+class FakeMonotonic:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def __call__(self) -> float:
+        return self.clock.now.timestamp()
+
+
+@pytest.fixture
+def attempts(clock: Clock) -> InProcessAttemptStore:
+    return InProcessAttemptStore(clock=FakeMonotonic(clock))
+
+
+@pytest.fixture
+def throttle_policy() -> ThrottlePolicy:
+    return ThrottlePolicy(account_free_failures=3, address_free_failures=5)
 
 
 @pytest.fixture
@@ -203,6 +285,8 @@ def token_policy() -> TokenPolicy:
         audience=AUDIENCE,
         access_ttl=timedelta(seconds=900),
         refresh_ttl=timedelta(days=30),
+        refresh_idle_ttl=timedelta(days=7),
+        reuse_overlap=timedelta(seconds=5),
     )
 
 
@@ -237,17 +321,25 @@ def auth(
     database: FakeDatabase,
     hasher: FakeHasher,
     key_ring: KeyRing,
-    profiles: FakeProfileDirectory,
     token_policy: TokenPolicy,
     clock: Clock,
+    attempts: InProcessAttemptStore,
+    throttle_policy: ThrottlePolicy,
+    revocation_publisher: RecordingRevocationPublisher,
 ) -> AuthService:
     return AuthService(
         lambda: FakeUnitOfWork(database),
         hasher=hasher,
         signer=Ed25519JwtSigner(),
         keys=key_ring,
-        profiles=profiles,
         token_policy=token_policy,
+        throttle=LoginThrottle(attempts, throttle_policy),
+        revocations=Revocations(
+            lambda: FakeUnitOfWork(database),
+            revocation_publisher,
+            clock,
+            lookback=timedelta(seconds=990),
+        ),
         password_policy=PasswordPolicy(),
         clock=clock,
     )

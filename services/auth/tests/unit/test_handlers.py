@@ -5,7 +5,6 @@ import pytest
 from auth_service.domain.errors import EmailTaken, InvalidCredentials
 from auth_service.domain.tokens import hash_refresh_token
 from auth_service.service_layer.handlers import ClientInfo, Login, SignUp
-from auth_service.service_layer.ports import ProfileDirectoryError
 from switchyard_kit import InvalidArgument, Unauthenticated
 
 PASSWORD = "a long passphrase"
@@ -68,7 +67,8 @@ def test_refresh_token_is_opaque_and_stored_only_as_its_hash(auth, database, clo
     assert stored.token_hash == hash_refresh_token(tokens.refresh_token)
     assert stored.token_hash != tokens.refresh_token
     assert stored.session_id == verify(auth, tokens.access_token)["sid"]
-    assert (stored.expires_at - clock()).days == 30
+    assert (stored.expires_at - clock()).days == 7  # the idle timeout
+    assert (database.sessions[stored.session_id].expires_at - clock()).days == 30
     assert stored.spent_at is None
     assert stored.revoked_at is None
 
@@ -92,7 +92,7 @@ def test_duplicate_email_is_already_exists(auth, database) -> None:
     assert len(database.users) == 1
 
 
-def test_invalid_fields_are_all_reported_and_nothing_is_written(auth, database, profiles) -> None:
+def test_invalid_fields_are_all_reported_and_nothing_is_written(auth, database) -> None:
     with pytest.raises(InvalidArgument) as caught:
         auth.sign_up(SignUp("not-an-email", "password", "x" * 65))
     fields = {v.field: v.description for v in caught.value.violations}
@@ -101,7 +101,7 @@ def test_invalid_fields_are_all_reported_and_nothing_is_written(auth, database, 
     assert database.users == {}
     assert database.sessions == {}
     assert database.commits == 0
-    assert profiles.created == []
+    assert database.outbox == []
 
 
 def test_password_equal_to_the_email_is_refused(auth) -> None:
@@ -110,30 +110,16 @@ def test_password_equal_to_the_email_is_refused(auth) -> None:
     assert [v.field for v in caught.value.violations] == ["password"]
 
 
-def test_sign_up_creates_the_profile(auth, profiles) -> None:
+def test_sign_up_writes_user_registered_to_the_outbox_in_its_transaction(
+    auth, database, key_ring
+) -> None:
+    key_ring.active()
+    commits = database.commits
     tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD, "  Ann Lee "))
-    assert profiles.created == [(tokens.user_id, "Ann Lee", 1.0)]
-
-
-def test_profile_call_is_bounded_by_the_callers_deadline(auth, profiles) -> None:
-    auth.sign_up(SignUp("ann@example.com", PASSWORD), time_remaining=lambda: 0.25)
-    assert profiles.created[0][2] == 0.25
-
-
-def test_no_profile_call_when_the_deadline_has_passed(auth, profiles, database) -> None:
-    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD), time_remaining=lambda: 0.0)
-    assert profiles.created == []
-    assert tokens.user_id in database.users
-
-
-@pytest.mark.parametrize(
-    "error", [ProfileDirectoryError("UNAVAILABLE"), RuntimeError("unexpected bug")]
-)
-def test_profile_failure_does_not_fail_sign_up(auth, profiles, database, error) -> None:
-    profiles.fail_with = error
-    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD, "Ann"))
-    assert tokens.user_id in database.users
-    assert verify(auth, tokens.access_token)["sub"] == tokens.user_id
+    [event] = database.outbox
+    assert (event.user_id, event.display_name) == (tokens.user_id, "Ann Lee")
+    assert database.commits == commits + 1  # user, session, event and audit row together
+    assert database.audit_types() == ["signup"]
 
 
 def test_login_returns_a_new_session(auth, database) -> None:

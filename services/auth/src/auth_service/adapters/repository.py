@@ -5,13 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, exists, insert, or_, select, update
+from sqlalchemy import RowMapping, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
+from switchyard.auth.v1 import events_pb2 as auth_events
+from switchyard_kit.events import new_event
 
-from auth_service.adapters.tables import refresh_tokens, sessions, signing_keys, users
+from auth_service.adapters.tables import (
+    audit_events,
+    outbox,
+    refresh_tokens,
+    sessions,
+    signing_keys,
+    users,
+)
 from auth_service.domain.errors import EmailTaken
-from auth_service.domain.model import RefreshToken, Session, SigningKey, User
+from auth_service.domain.events import UserRegistered
+from auth_service.domain.model import AuditEvent, RefreshToken, Session, SigningKey, User
+
+# The logical stream of account events (Redis stream "events.users").
+USERS_STREAM = "users"
 
 
 def _fields(row: RowMapping) -> dict[str, Any]:
@@ -74,6 +87,7 @@ class SqlAlchemySessionRepository:
                 revoke_reason=session.revoke_reason,
                 client_address=session.client_address,
                 user_agent=session.user_agent,
+                last_used_at=session.last_used_at,
             )
         )
 
@@ -108,6 +122,99 @@ class SqlAlchemySessionRepository:
             .first()
         )
         return RefreshToken(**_fields(row)) if row is not None else None
+
+    def spend_refresh_token(self, token_id: str, now: datetime, replaced_by_id: str) -> bool:
+        # Compare-and-set: of two concurrent refreshes only one sees rowcount 1,
+        # on PostgreSQL (row lock) and SQLite (one writer) alike.
+        result = self._session.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.id == token_id, refresh_tokens.c.spent_at.is_(None))
+            .values(spent_at=now, replaced_by_id=replaced_by_id)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def touch(self, session_id: str, now: datetime) -> None:
+        self._session.execute(
+            update(sessions).where(sessions.c.id == session_id).values(last_used_at=now)
+        )
+
+    def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        result = self._session.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoke_reason=reason)
+        )
+        self._session.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.session_id == session_id, refresh_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def active_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.user_id == user_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+            .order_by(func.coalesce(sessions.c.last_used_at, sessions.c.created_at).desc())
+        )
+        return [Session(**_fields(row)) for row in self._session.execute(query).mappings()]
+
+    def revoked_since(self, since: datetime) -> list[Session]:
+        query = (
+            select(sessions).where(sessions.c.revoked_at >= since).order_by(sessions.c.revoked_at)
+        )
+        return [Session(**_fields(row)) for row in self._session.execute(query).mappings()]
+
+
+class SqlAlchemyAuditTrail:
+    def __init__(self, session: DbSession) -> None:
+        self._session = session
+
+    def add(self, event: AuditEvent) -> None:
+        self._session.execute(
+            insert(audit_events).values(
+                id=event.id,
+                occurred_at=event.occurred_at,
+                event_type=event.event_type,
+                user_id=event.user_id,
+                session_id=event.session_id,
+                client_address=event.client_address,
+                user_agent=event.user_agent,
+                details=dict(event.details),
+            )
+        )
+
+
+class SqlAlchemyOutbox:
+    """Writes events as serialized switchyard.events.v1.Event envelopes."""
+
+    def __init__(self, session: DbSession) -> None:
+        self._session = session
+
+    def add(self, event: UserRegistered) -> None:
+        payload = auth_events.UserRegistered(user_id=event.user_id, display_name=event.display_name)
+        payload.create_time.FromDatetime(event.occurred_at)
+        envelope = new_event(
+            payload,
+            stream=USERS_STREAM,
+            key=event.user_id,
+            occurred_at=event.occurred_at,
+            event_id=event.event_id,
+        )
+        self._session.execute(
+            insert(outbox).values(
+                event_id=envelope.id,
+                stream=envelope.stream,
+                key=envelope.key,
+                type=envelope.type,
+                payload=envelope.SerializeToString(),
+                created_at=event.occurred_at,
+            )
+        )
 
 
 class SqlAlchemySigningKeyRepository:
@@ -144,3 +251,10 @@ class SqlAlchemySigningKeyRepository:
             .order_by(signing_keys.c.created_at, signing_keys.c.kid)
         )
         return [SigningKey(**_fields(row)) for row in self._session.execute(query).mappings()]
+
+    def retire(self, kid: str, signing_until: datetime, retired_at: datetime) -> None:
+        self._session.execute(
+            update(signing_keys)
+            .where(signing_keys.c.kid == kid)
+            .values(signing_until=signing_until, retired_at=retired_at)
+        )

@@ -8,15 +8,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 # Named constraints so alembic (batch mode on SQLite) can address them later.
@@ -31,6 +37,8 @@ metadata = MetaData(
 )
 
 UUID_LENGTH = 36
+# BIGSERIAL on PostgreSQL; SQLite autoincrements only an INTEGER primary key.
+SERIAL = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -86,6 +94,10 @@ sessions = Table(
     Column("revoke_reason", String(32), nullable=True),
     Column("client_address", String(64), nullable=True),
     Column("user_agent", String(512), nullable=True),
+    # When a refresh token of the session was last used (None: never).
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    # ListRevokedSessions reads the recent revocations.
+    Index("ix_sessions_revoked_at", "revoked_at"),
 )
 
 # One row per refresh token ever issued; a session is the token family.
@@ -123,4 +135,40 @@ signing_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("signing_until", UtcDateTime(), nullable=True),
     Column("retired_at", UtcDateTime(), nullable=True),
+)
+
+# Security-relevant events (no secrets): who, what, when, from where.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(UUID_LENGTH), primary_key=True),
+    Column("occurred_at", UtcDateTime(), nullable=False, index=True),
+    Column("event_type", String(48), nullable=False),
+    # No foreign keys: the trail outlives what it talks about.
+    Column("user_id", String(UUID_LENGTH), nullable=True, index=True),
+    Column("session_id", String(UUID_LENGTH), nullable=True),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("details", JSON(), nullable=False),
+)
+
+# Events written in the transaction of the change; the relay publishes them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("event_id", String(UUID_LENGTH), nullable=False, unique=True),
+    Column("stream", String(64), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("type", String(128), nullable=False),
+    # The serialized switchyard.events.v1.Event envelope.
+    Column("payload", LargeBinary(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Index(
+        "ix_outbox_unsent",
+        "id",
+        postgresql_where=text("sent_at IS NULL"),
+        sqlite_where=text("sent_at IS NULL"),
+    ),
 )

@@ -6,6 +6,8 @@ from sqlalchemy.orm import Session as DbSession
 from switchyard_kit import SqlAlchemyUnitOfWork
 
 from auth_service.adapters.repository import (
+    SqlAlchemyAuditTrail,
+    SqlAlchemyOutbox,
     SqlAlchemySessionRepository,
     SqlAlchemySigningKeyRepository,
     SqlAlchemyUserRepository,
@@ -22,8 +24,12 @@ class AuthUnitOfWork(SqlAlchemyUnitOfWork):
     users: SqlAlchemyUserRepository
     sessions: SqlAlchemySessionRepository
     signing_keys: SqlAlchemySigningKeyRepository
+    audit: SqlAlchemyAuditTrail
+    outbox: SqlAlchemyOutbox
 
     def _start(self, session: DbSession) -> None:
         self.users = SqlAlchemyUserRepository(session)
         self.sessions = SqlAlchemySessionRepository(session)
         self.signing_keys = SqlAlchemySigningKeyRepository(session)
+        self.audit = SqlAlchemyAuditTrail(session)
+        self.outbox = SqlAlchemyOutbox(session)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchyard_kit import AlreadyExists, Unauthenticated
+from switchyard_kit import AlreadyExists, NotFound, ResourceExhausted, Unauthenticated
 
 
 class EmailTaken(AlreadyExists):
@@ -22,3 +22,53 @@ class InvalidCredentials(Unauthenticated):
 
     def __init__(self) -> None:
         super().__init__("invalid email or password")
+
+
+class InvalidRefreshToken(Unauthenticated):
+    """The refresh token is unknown, expired, revoked or already spent."""
+
+    default_reason = "INVALID_REFRESH_TOKEN"
+
+    def __init__(self, message: str = "the refresh token is invalid or expired") -> None:
+        super().__init__(message)
+
+
+class RefreshTokenReused(Unauthenticated):
+    """A spent refresh token came back: its session has been revoked."""
+
+    default_reason = "REFRESH_TOKEN_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this refresh token was already used; its session has been ended, sign in again"
+        )
+
+
+class SessionNotFound(NotFound):
+    """No active session with this id belongs to the caller."""
+
+    default_reason = "SESSION_NOT_FOUND"
+
+    def __init__(self) -> None:
+        super().__init__("no such session")
+
+
+class WrongPassword(Unauthenticated):
+    """The current password given to change it does not match."""
+
+    default_reason = "INVALID_CREDENTIALS"
+
+    def __init__(self) -> None:
+        super().__init__("the current password is wrong")
+
+
+class LoginThrottled(ResourceExhausted):
+    """Too many failed logins for this account or address: wait and retry."""
+
+    default_reason = "TOO_MANY_FAILED_LOGINS"
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(
+            "too many failed sign-in attempts; try again later",
+            retry_after_seconds=retry_after_seconds,
+        )

@@ -1,7 +1,9 @@
-"""Entities the auth service keeps: users, sessions, refresh tokens, signing keys."""
+"""Entities the auth service keeps: users, sessions, refresh tokens, signing keys,
+audit events."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,6 +33,7 @@ class Session:
     user_agent: str | None = None
     revoked_at: datetime | None = None
     revoke_reason: str | None = None
+    last_used_at: datetime | None = None
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -86,3 +89,19 @@ class SigningKey:
 
     def is_published(self, now: datetime) -> bool:
         return self.retired_at is None or now < self.retired_at
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """Something security-relevant that happened (signup, login failure, reuse
+    detected, ...). `details` holds plain facts, never a secret: no password,
+    token or hash."""
+
+    id: str
+    occurred_at: datetime
+    event_type: str
+    user_id: str | None = None
+    session_id: str | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+    details: Mapping[str, str | int | bool] = field(default_factory=dict)

@@ -21,12 +21,27 @@ REFRESH_TOKEN_BYTES = 32
 
 @dataclass(frozen=True)
 class TokenPolicy:
-    """Who issues tokens, for whom, and for how long."""
+    """Who issues tokens, for whom, and for how long.
+
+    `refresh_ttl` is a session's absolute lifetime; `refresh_idle_ttl` how
+    long one refresh token stays usable (the idle timeout: each refresh
+    starts a new one, never beyond the absolute end). A spent refresh token
+    presented again within `reuse_overlap` of its use is a concurrent refresh
+    by the same client, not reuse.
+    """
 
     issuer: str
     audience: str
     access_ttl: timedelta
     refresh_ttl: timedelta
+    refresh_idle_ttl: timedelta | None = None
+    reuse_overlap: timedelta = timedelta(seconds=5)
+
+    def refresh_expiry(self, now: datetime, session_expires_at: datetime) -> datetime:
+        """When a refresh token issued at `now` stops working."""
+        if self.refresh_idle_ttl is None:
+            return session_expires_at
+        return min(now + self.refresh_idle_ttl, session_expires_at)
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from auth_service.domain.model import SigningKey
 from auth_service.domain.tokens import ALGORITHM, JsonWebKey, key_id
+from auth_service.service_layer import audit
 from auth_service.service_layer.ports import KeyVault, TokenSigner, UnitOfWork
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The outcome of a key rotation."""
+
+    kid: str
+    previous_kids: list[str]
+    retire_at: datetime
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,41 @@ class KeyRing:
             keys = uow.signing_keys.published(self._clock())
         return [JsonWebKey(kid=key.kid, x=key.public_key) for key in keys]
 
+    def rotate(self, token_lifetime: timedelta) -> Rotation:
+        """Create a new signing key; the current ones stop signing now.
+
+        The old keys stay published until every token they may still sign
+        has expired: other processes keep their cached key for up to
+        `cache_seconds`, and a token lives `token_lifetime` (access TTL plus
+        the verifiers' clock leeway), so retirement is now + both.
+        """
+        now = self._clock()
+        retire_at = now + timedelta(seconds=self._cache_seconds) + token_lifetime
+        new_kid = self._create()
+        with self._uow_factory() as uow:
+            previous = [key.kid for key in uow.signing_keys.signing(now) if key.kid != new_kid]
+            for kid in previous:
+                uow.signing_keys.retire(kid, signing_until=now, retired_at=retire_at)
+            event = audit.record(
+                uow,
+                audit.SIGNING_KEY_ROTATED,
+                now,
+                details={
+                    "kid": new_kid,
+                    "previous_kids": ",".join(previous),
+                    "retire_at": retire_at.isoformat(),
+                },
+            )
+            uow.commit()
+        audit.emit(event)
+        with self._lock:
+            self._active = None  # this process switches at once
+        logger.info(
+            "signing key rotated",
+            extra={"kid": new_kid, "previous_kids": previous, "retire_at": retire_at.isoformat()},
+        )
+        return Rotation(kid=new_kid, previous_kids=previous, retire_at=retire_at)
+
     def _load_or_create(self) -> ActiveKey:
         with self._uow_factory() as uow:
             candidates = uow.signing_keys.signing(self._clock())
@@ -81,7 +126,7 @@ class KeyRing:
             kid=chosen.kid, private_key=self._vault.open(chosen.private_key, chosen.key_encryption)
         )
 
-    def _create(self) -> None:
+    def _create(self) -> str:
         pair = self._signer.new_key_pair()
         key = SigningKey(
             kid=key_id(pair.public_key),
@@ -97,3 +142,4 @@ class KeyRing:
         logger.info(
             "signing key created", extra={"kid": key.kid, "key_encryption": key.key_encryption}
         )
+        return key.kid

@@ -6,13 +6,14 @@ and gRPC; the unit tests implement them with small in-memory fakes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from auth_service.domain.model import RefreshToken, Session, SigningKey, User
+from auth_service.domain.events import UserRegistered
+from auth_service.domain.model import AuditEvent, RefreshToken, Session, SigningKey, User
 
 
 class UserRepository(Protocol):
@@ -39,6 +40,33 @@ class SessionRepository(Protocol):
     def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
         """The refresh token whose SHA-256 is `token_hash`, if any."""
 
+    def spend_refresh_token(self, token_id: str, now: datetime, replaced_by_id: str) -> bool:
+        """Mark the token spent if it is not yet (compare-and-set); False when
+        another request spent it first."""
+
+    def touch(self, session_id: str, now: datetime) -> None:
+        """Record that the session's refresh token was used at `now`."""
+
+    def revoke(self, session_id: str, now: datetime, reason: str) -> bool:
+        """End the session and every refresh token of it; False when it was
+        already revoked."""
+
+    def active_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        """The user's unrevoked, unexpired sessions, most recently used first."""
+
+    def revoked_since(self, since: datetime) -> list[Session]:
+        """Sessions revoked at or after `since`."""
+
+
+class AuditTrail(Protocol):
+    def add(self, event: AuditEvent) -> None:
+        """Store one audit event (in the unit of work's transaction)."""
+
+
+class Outbox(Protocol):
+    def add(self, event: UserRegistered) -> None:
+        """Queue an event for the relay (in the unit of work's transaction)."""
+
 
 class SigningKeyRepository(Protocol):
     def add(self, key: SigningKey) -> None: ...
@@ -48,6 +76,9 @@ class SigningKeyRepository(Protocol):
 
     def published(self, now: datetime) -> list[SigningKey]:
         """Keys whose public half is in the JWKS at `now`, oldest first."""
+
+    def retire(self, kid: str, signing_until: datetime, retired_at: datetime) -> None:
+        """Stop `kid` signing at `signing_until` and unpublish it at `retired_at`."""
 
 
 class UnitOfWork(Protocol):
@@ -62,6 +93,12 @@ class UnitOfWork(Protocol):
 
     @property
     def signing_keys(self) -> SigningKeyRepository: ...
+
+    @property
+    def audit(self) -> AuditTrail: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     def __enter__(self) -> Self: ...
 
@@ -119,15 +156,35 @@ class KeyVault(Protocol):
         """The private key; raises SigningKeyUnavailable when it cannot be opened."""
 
 
-class ProfileDirectoryError(Exception):
-    """The profile service did not take the new profile (down, slow, refused)."""
+class RevocationPublisher(Protocol):
+    """Tells the gateways that a session's access tokens no longer count."""
+
+    def session_revoked(self, session_id: str, revoked_at: datetime) -> None:
+        """Publish the revocation; raises RevocationNotPublished when it could not."""
 
 
-class ProfileDirectory(Protocol):
-    """The profile service, as far as auth needs it."""
+class RevocationNotPublished(RuntimeError):
+    """The revoked-session set could not be written (Redis down)."""
 
-    def create_profile(self, user_id: str, display_name: str, *, timeout: float) -> None:
-        """Ask for the profile of a new account; raises ProfileDirectoryError."""
+
+class AttemptStore(Protocol):
+    """Failed-login counters and blocks (Redis, or in-process).
+
+    A counter forgets itself `window_seconds` after its last failure; a block
+    is a key that lives exactly as long as the wait it imposes.
+    """
+
+    def blocked_for(self, keys: Sequence[str]) -> float:
+        """Seconds until every key in `keys` may try again; 0 when all may now."""
+
+    def add_failure(self, key: str, window_seconds: float) -> int:
+        """Count one failure of `key`; the count within the window, this one included."""
+
+    def block(self, key: str, seconds: float) -> None:
+        """Refuse `key` for the next `seconds`."""
+
+    def reset(self, key: str) -> None:
+        """Forget the failures of `key` (after a successful login)."""
 
 
 class SigningKeyUnavailable(RuntimeError):
