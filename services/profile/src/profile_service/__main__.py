@@ -1,16 +1,27 @@
-"""`python -m profile_service [serve|migrate]` (console script: switchyard-profile)."""
+"""`python -m profile_service [serve|migrate|worker]` (console script: switchyard-profile)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
+import socket
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
 from switchyard_kit import ConfigurationError, configure_logging, serve, setup_telemetry
 
-from profile_service.config import load_profile_settings
-from profile_service.entrypoints.application import build_service, migrate
+from profile_service.config import ProfileSettings, load_profile_settings
+from profile_service.entrypoints.application import (
+    build_consumer,
+    build_database,
+    build_handlers,
+    build_service,
+    migrate,
+)
 
 logger = logging.getLogger("profile")
 
@@ -23,8 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=("serve", "migrate"),
-        help="serve: run the gRPC server (default); migrate: apply database migrations",
+        choices=("serve", "migrate", "worker"),
+        help="serve: run the gRPC server (default); migrate: apply database migrations; "
+        "worker: consume account events from Redis (stream 'users') and create profiles",
     )
     args = parser.parse_args(argv)
     try:
@@ -32,13 +44,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"switchyard-profile: {exc}", file=sys.stderr)
         return 2
-    configure_logging("profile", settings.log_level)
+    configure_logging(
+        "profile-worker" if args.command == "worker" else "profile", settings.log_level
+    )
+    if args.command == "worker":
+        return run_worker(settings)
     if args.command == "migrate":
         migrate(settings)
         logger.info("migrations applied")
         return 0
     setup_telemetry("profile")
     serve(build_service(settings), settings)
+    return 0
+
+
+def run_worker(settings: ProfileSettings) -> int:
+    """Consume UserRegistered events from Redis until SIGTERM."""
+    if not settings.redis_url:
+        print(
+            "switchyard-profile: the worker needs REDIS_URL; without Redis, auth's relay "
+            "delivers events to the profile gRPC server instead",
+            file=sys.stderr,
+        )
+        return 2
+    database = build_database(settings)
+    consumer = build_consumer(
+        settings, build_handlers(settings, database), f"{socket.gethostname()}-{os.getpid()}"
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info("event worker started", extra={"stream": consumer.stream, "group": consumer.group})
+    consumer.run(stop)
+    consumer.close()
+    database.dispose()
+    logger.info("event worker stopped")
     return 0
 
 

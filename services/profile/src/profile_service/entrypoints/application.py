@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+from switchyard.events.v1 import events_pb2_grpc
 from switchyard.profile.v1 import profile_pb2_grpc
 from switchyard_kit import Cache, Database, GrpcService, build_cache, upgrade_database
+from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from profile_service.adapters.cache import ProfileCache
 from profile_service.config import ProfileSettings
+from profile_service.entrypoints.events import (
+    CONSUMER_GROUP,
+    USERS_STREAM,
+    user_registered_handler,
+)
 from profile_service.entrypoints.grpc_servicer import SERVICE_NAME, ProfileServicer
 from profile_service.service_layer.handlers import ProfileHandlers
 from profile_service.service_layer.unit_of_work import sqlalchemy_unit_of_work_factory
@@ -32,27 +39,52 @@ def build_database(settings: ProfileSettings) -> Database:
     )
 
 
+def build_handlers(
+    settings: ProfileSettings, database: Database, cache: Cache | None = None
+) -> ProfileHandlers:
+    profile_cache = ProfileCache(
+        cache or build_cache("profile", settings.redis_url), settings.cache_ttl_seconds
+    )
+    return ProfileHandlers(sqlalchemy_unit_of_work_factory(database), profile_cache)
+
+
 def build_service(
     settings: ProfileSettings, *, database: Database | None = None, cache: Cache | None = None
 ) -> GrpcService:
     """The profile service ready for `switchyard_kit.serve` (or `RunningServer` in tests).
 
+    Besides ProfileService it serves the EventSinkService, where auth's relay
+    delivers account events when there is no Redis (the broker-less path).
     Readiness follows the primary database; the cache is optional by design.
     """
     database = database or build_database(settings)
-    profile_cache = ProfileCache(
-        cache or build_cache("profile", settings.redis_url), settings.cache_ttl_seconds
-    )
-    handlers = ProfileHandlers(sqlalchemy_unit_of_work_factory(database), profile_cache)
+    handlers = build_handlers(settings, database, cache)
     servicer = ProfileServicer(handlers)
+    sink = EventSinkServicer(user_registered_handler(handlers))
 
     def register(server: grpc.Server) -> None:
         profile_pb2_grpc.add_ProfileServiceServicer_to_server(servicer, server)
+        events_pb2_grpc.add_EventSinkServiceServicer_to_server(sink, server)
 
     return GrpcService(
         name="profile",
         register=register,
-        service_names=[SERVICE_NAME],
+        service_names=[SERVICE_NAME, EVENT_SINK_SERVICE],
         is_ready=database.ping,
         on_stop=database.dispose,
+    )
+
+
+def build_consumer(
+    settings: ProfileSettings, handlers: ProfileHandlers, consumer_name: str
+) -> EventConsumer:
+    """The Redis consumer of stream "users" (group "profile") for the worker."""
+    if not settings.redis_url:
+        raise ValueError("the event worker needs REDIS_URL")
+    return EventConsumer(
+        settings.redis_url,
+        USERS_STREAM,
+        group=CONSUMER_GROUP,
+        consumer=consumer_name,
+        handler=user_registered_handler(handlers),
     )

@@ -61,6 +61,34 @@ class ProfileHandlers:
         """
         return self._create_if_missing(new_profile(user_id, display_name, self.clock()))
 
+    def register_user(self, user_id: str, display_name: str) -> Profile:
+        """A new account was announced (auth's UserRegistered event): create its profile.
+
+        Idempotent, as events come at least once. If the profile was already
+        created lazily (the user read it before the event arrived) and is
+        untouched since, it takes the name given at signup, which would
+        otherwise be lost.
+        """
+        candidate = new_profile(user_id, display_name, self.clock())
+        profile = self._create_if_missing(candidate)
+        if (
+            profile is not candidate
+            and candidate.display_name != default_display_name(candidate.user_id)
+            and profile.display_name == default_display_name(profile.user_id)
+            and profile.update_time == profile.create_time
+        ):
+            updated = self._apply_update(
+                profile.user_id, ProfileUpdate(display_name=candidate.display_name)
+            )
+            self.cache.invalidate(profile.user_id)
+            if updated is not None:
+                logger.info(
+                    "signup display name applied to a lazily created profile",
+                    extra={"profile_user_id": profile.user_id},
+                )
+                return updated
+        return profile
+
     def get_my_profile(self, caller: str) -> Profile:
         """The caller's profile, created on the spot when it is missing.
 
