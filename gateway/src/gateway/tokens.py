@@ -5,6 +5,10 @@ per process for a TTL. A token whose `kid` is unknown triggers one refetch
 (keys rotate), but at most once per interval, so a flood of forged kids
 cannot turn into a flood of calls to auth. When auth cannot be reached, the
 keys already held are kept; with none held, protected routes answer 503.
+
+With a revocation check (gateway.revocation), a token whose session (`sid`)
+was revoked (logout, session revoked, password changed, refresh-token reuse)
+is refused too, before it expires.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import jwt
 
 from gateway.problems import ApiError
+from gateway.revocation import RevocationCheck
 
 logger = logging.getLogger("switchyard.gateway.tokens")
 
@@ -27,6 +32,10 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchyard"'}
 
 JwksFetcher = Callable[[], Sequence[Mapping[str, str]]]
+
+# gRPC metadata carrying the verified token's `sid` to the backend (auth
+# reads it to tell the caller's current session).
+SESSION_ID_KEY = "x-switchyard-session-id"
 
 
 class KeysUnavailable(Exception):
@@ -116,6 +125,12 @@ class VerifiedToken:
     user_id: str
     claims: Mapping[str, Any]
 
+    @property
+    def session_id(self) -> str | None:
+        """The token's `sid`: the session it belongs to."""
+        sid = self.claims.get("sid")
+        return sid if isinstance(sid, str) and sid else None
+
 
 class TokenVerifier:
     """Verifies `Authorization: Bearer <jwt>` headers.
@@ -126,11 +141,19 @@ class TokenVerifier:
         user_id = verifier.verify_header(request.headers.get("Authorization")).user_id
     """
 
-    def __init__(self, keys: JwksCache, issuer: str, audience: str, leeway: float = 10.0) -> None:
+    def __init__(
+        self,
+        keys: JwksCache,
+        issuer: str,
+        audience: str,
+        leeway: float = 10.0,
+        revocations: RevocationCheck | None = None,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._revocations = revocations
 
     def verify_header(self, header: str | None) -> VerifiedToken:
         if not header:
@@ -179,4 +202,11 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 128:
             raise unauthenticated("the access token has no valid subject")
-        return VerifiedToken(user_id=subject, claims=claims)
+        verified = VerifiedToken(user_id=subject, claims=claims)
+        if self._revocations is not None:
+            session_id = verified.session_id
+            if session_id is None or len(session_id) > 128:
+                raise unauthenticated("the access token names no session")
+            if self._revocations.is_revoked(session_id):
+                raise unauthenticated("the session of this access token has ended")
+        return verified

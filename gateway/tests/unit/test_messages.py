@@ -45,12 +45,21 @@ def test_only_annotated_rpcs_become_routes() -> None:
     assert set(ROUTES) == {
         "SignUp",
         "Login",
+        "Refresh",
+        "Logout",
+        "ListSessions",
+        "RevokeSession",
+        "RevokeOtherSessions",
+        "ChangePassword",
         "GetJwks",
         "GetMyProfile",
         "UpdateMyProfile",
         "GetPublicProfile",
     }
     assert "CreateProfile" not in ROUTES
+    # Internal and operator RPCs have no google.api.http rule, so no route.
+    assert "ListRevokedSessions" not in ROUTES
+    assert "RotateSigningKey" not in ROUTES
     assert ROUTES["SignUp"].success_status == 201
     assert ROUTES["SignUp"].options.public
     assert not ROUTES["GetMyProfile"].options.public

@@ -1,0 +1,54 @@
+"""Builds the gateway's revocation check from its settings (see gateway.revocation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from switchyard.auth.v1 import auth_pb2
+from switchyard_kit import Backend
+
+from gateway.revocation import PolledRevocations, RedisRevocations, RevocationCheck, RevokedSince
+from gateway.settings import GatewaySettings
+
+LIST_REVOKED_SESSIONS = "/switchyard.auth.v1.AuthService/ListRevokedSessions"
+
+
+def revoked_sessions_fetcher(backend: Backend, timeout: float) -> RevokedSince:
+    """AuthService.ListRevokedSessions over the auth backend's channel."""
+
+    def fetch(since: float | None) -> tuple[Sequence[tuple[str, float]], float]:
+        call = backend.channel().unary_unary(
+            LIST_REVOKED_SESSIONS,
+            request_serializer=auth_pb2.ListRevokedSessionsRequest.SerializeToString,
+            response_deserializer=auth_pb2.ListRevokedSessionsResponse.FromString,
+        )
+        request = auth_pb2.ListRevokedSessionsRequest()
+        if since is not None:
+            stamp = Timestamp()
+            stamp.FromDatetime(datetime.fromtimestamp(since, UTC))
+            request.since.CopyFrom(stamp)
+        response: auth_pb2.ListRevokedSessionsResponse = call(request, timeout=timeout)
+        sessions = [
+            (item.session_id, item.revoke_time.ToDatetime(tzinfo=UTC).timestamp())
+            for item in response.sessions
+        ]
+        return sessions, response.as_of.ToDatetime(tzinfo=UTC).timestamp()
+
+    return fetch
+
+
+def build_revocation_check(settings: GatewaySettings, auth: Backend) -> RevocationCheck | None:
+    """Redis when REDIS_URL is set (polling auth while Redis fails), polling
+    auth otherwise; None when GATEWAY_REVOCATION_CHECK is off."""
+    if not settings.revocation_check:
+        return None
+    polled = PolledRevocations(
+        revoked_sessions_fetcher(auth, settings.jwks_fetch_timeout_seconds),
+        poll_interval=settings.revocation_poll_interval_seconds,
+        lookback=settings.revocation_lookback_seconds,
+    )
+    if settings.redis_url:
+        return RedisRevocations(settings.redis_url, fallback=polled)
+    return polled
