@@ -39,6 +39,13 @@ class GatewaySettings(CommonSettings):
     # ...and a token with an unknown kid refetches them at most this often.
     jwks_refetch_min_interval_seconds: float = Field(default=30.0, ge=0)
     jwks_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Revoked sessions (logout etc.): checked in Redis (REDIS_URL) on every
+    # authenticated request; without Redis, or while it fails, polled from
+    # AuthService.ListRevokedSessions at most this often (the revocation bound).
+    revocation_check: bool = True
+    revocation_poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Revocations are remembered this long: at least the access-token TTL plus leeway.
+    revocation_lookback_seconds: float = Field(default=1200.0, gt=0)
     # Clock skew tolerated on exp / nbf / iat.
     token_leeway_seconds: float = Field(default=10.0, ge=0, le=300)
     token_issuer: str = Field(
