@@ -27,6 +27,7 @@ from gateway.calls import make_view, request_id_from
 from gateway.docs import docs_blueprint
 from gateway.openapi import build_spec
 from gateway.problems import ApiError, problem_response
+from gateway.revocation_wiring import build_revocation_check
 from gateway.settings import GatewaySettings, load_gateway_settings
 from gateway.tokens import JwksCache, TokenVerifier
 from gateway.transcoding import HttpRoute, TemplateConverter, discover_routes
@@ -90,6 +91,7 @@ def _make_verifier(settings: GatewaySettings, backends: dict[str, Backend]) -> T
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway_seconds,
+        revocations=build_revocation_check(settings, auth),
     )
 
 
