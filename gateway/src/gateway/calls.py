@@ -28,7 +28,7 @@ from switchyard_kit import (
 from gateway import metrics
 from gateway.problems import ApiError, from_rpc_error
 from gateway.resilience import guard_for
-from gateway.tokens import TokenVerifier
+from gateway.tokens import SESSION_ID_KEY, TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,10 +43,14 @@ def request_id_from(incoming: Request) -> str:
     return given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def _metadata(route: HttpRoute, user_id: str | None) -> list[tuple[str, str]]:
+def _metadata(
+    route: HttpRoute, user_id: str | None, session_id: str | None = None
+) -> list[tuple[str, str]]:
     metadata = [(REQUEST_ID_KEY, str(g.request_id))]
     if user_id:
         metadata.append((USER_ID_KEY, user_id))
+    if session_id:
+        metadata.append((SESSION_ID_KEY, session_id))
     if request.remote_addr:
         metadata.append((CLIENT_ADDRESS_KEY, request.remote_addr))
     agent = request.headers.get("User-Agent", "")
@@ -95,10 +99,12 @@ def make_view(
 
     def view(**view_args: Any) -> Response:
         user_id: str | None = None
+        session_id: str | None = None
         if not route.options.public:
-            user_id = verifier().verify_header(request.headers.get("Authorization")).user_id
+            verified = verifier().verify_header(request.headers.get("Authorization"))
+            user_id, session_id = verified.user_id, verified.session_id
             user_id_var.set(user_id)
-        metadata = _metadata(route, user_id)
+        metadata = _metadata(route, user_id, session_id)
         body = _body() if route.body else b""
         rpc_request = build_request(route, route.path.bindings(view_args), request.args, body)
         call = backend.channel().unary_unary(
