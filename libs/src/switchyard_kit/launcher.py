@@ -123,6 +123,24 @@ def platform_components(config: PlatformConfig) -> list[Component]:
             env={**env, "PAYMENT_METRICS_PORT": str(config.metrics_ports.get("relay", 0))},
         )
     )
+    # Auth's outbox relay: UserRegistered events to Redis Streams with REDIS_URL,
+    # otherwise to the profile service's delivery RPC (AUTH_EVENT_SINKS, default
+    # PROFILE_TARGET). With Redis, the profile worker consumes them.
+    components.append(
+        Component(
+            name="auth-relay",
+            argv=[config.python, "-m", "auth_service", "relay"],
+            env=env,
+        )
+    )
+    if env.get("REDIS_URL"):
+        components.append(
+            Component(
+                name="profile-worker",
+                argv=[config.python, "-m", "profile_service", "worker"],
+                env=env,
+            )
+        )
     components.append(
         Component(
             name="gateway",
