@@ -55,8 +55,25 @@ run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops 
 	$(PY) -m switchyard_kit.launcher
 
 .PHONY: test
-test: install ## The whole test suite, integration tests against real PostgreSQL and Redis
+test: install k8s-check ## The whole test suite, integration tests against real PostgreSQL and Redis
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# Deployment checks: their tools live in their own pinned venv, never in an image.
+K8S_VENV := $(TOOLS)/k8s-venv
+
+$(K8S_VENV)/.installed: k8s/tools/requirements.txt | $(UV)
+	$(UV) venv --allow-existing --python $(PYTHON) $(K8S_VENV)
+	$(UV) pip install --python $(K8S_VENV)/bin/python --require-hashes -r k8s/tools/requirements.txt
+	@touch $@
+
+.PHONY: k8s-check
+k8s-check: install $(K8S_VENV)/.installed ## Offline checks of k8s/, skaffold.yaml, Dockerfiles (kustomize, schemas, checkov, hadolint, promtool)
+	$(K8S_VENV)/bin/python k8s/tools/k8s_check.py
+	$(VENV)/bin/pytest -q tests/deploy
+
+.PHONY: image-check
+image-check: install ## Build every image with podman and run each read-only, non-root, caps dropped
+	$(PY) k8s/images/image_check.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
