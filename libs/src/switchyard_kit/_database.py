@@ -7,8 +7,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import sqlalchemy
-from sqlalchemy import Engine, event, text
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -29,6 +31,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _trace(engine: Engine) -> Engine:
+    """SQL spans for every statement of `engine` (OpenTelemetry's SQLAlchemy
+    tracer). Hooked per engine rather than with SQLAlchemyInstrumentor, whose
+    global patching imports sqlalchemy.ext.asyncio (greenlet) and refuses
+    SQLAlchemy 2.1 by its declared range; the engine events are the same."""
+    EngineTracer(  # type: ignore[no-untyped-call]
+        trace.get_tracer("switchyard_kit.database"),
+        engine,
+        otel_metrics.get_meter("switchyard_kit.database").create_up_down_counter(
+            "db.client.connections.usage", unit="{connection}"
+        ),
+    )
+    return engine
+
+
 def create_database_engine(
     url: str,
     *,
@@ -42,11 +59,10 @@ def create_database_engine(
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # Through the module: the OpenTelemetry instrumentation wraps sqlalchemy.create_engine.
-        engine = sqlalchemy.create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return sqlalchemy.create_engine(
+        return _trace(engine)
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -56,6 +72,7 @@ def create_database_engine(
         pool_recycle=1800,
         connect_args={"connect_timeout": max(1, int(connect_timeout))},
     )
+    return _trace(engine)
 
 
 class Database:

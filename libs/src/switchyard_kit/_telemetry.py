@@ -10,8 +10,9 @@ Configured only by the standard variables: `OTEL_SERVICE_NAME`,
 With no exporter configured, spans are still made (trace and span ids reach
 the logs and the W3C `traceparent` reaches the next service) but nothing is
 exported and nothing fails. gRPC spans come from the kit's own server and
-channel interceptors (always installed); SQLAlchemy and Redis spans from
-their instrumentations, switched on here. Call `setup_telemetry` once per
+channel interceptors, SQL spans from the tracer every kit engine gets (all
+always installed, recording once a provider is set); Redis spans from the
+Redis instrumentation, switched on here. Call `setup_telemetry` once per
 process before the database is built; under gunicorn, in `post_fork`, since
 the span exporter's thread must belong to the worker, not the master.
 """
@@ -27,7 +28,6 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -198,8 +198,6 @@ def setup_telemetry(
             for exporter in exporters:
                 provider.add_span_processor(BatchSpanProcessor(exporter))
             trace.set_tracer_provider(provider)
-            if not SQLAlchemyInstrumentor().is_instrumented_by_opentelemetry:
-                SQLAlchemyInstrumentor().instrument(tracer_provider=provider)
             if not RedisInstrumentor().is_instrumented_by_opentelemetry:
                 RedisInstrumentor().instrument(tracer_provider=provider)
         sentry = _setup_sentry(service, env)
