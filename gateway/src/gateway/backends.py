@@ -15,6 +15,7 @@ from google.protobuf import descriptor
 from switchyard.auth.v1 import auth_pb2
 from switchyard.payment.v1 import payment_pb2
 from switchyard.profile.v1 import profile_pb2
+from switchyard.recommendation.v1 import recommendation_pb2
 from switchyard_kit import Backend
 
 from gateway.settings import GatewaySettings
@@ -33,7 +34,12 @@ PROFILE = BackendSpec("profile", profile_pb2.DESCRIPTOR.services_by_name["Profil
 
 PAYMENT = BackendSpec("payment", payment_pb2.DESCRIPTOR.services_by_name["PaymentService"])
 
-BACKENDS: tuple[BackendSpec, ...] = (AUTH, PROFILE, PAYMENT)
+RECOMMENDATION = BackendSpec(
+    "recommendation",
+    recommendation_pb2.DESCRIPTOR.services_by_name["RecommendationService"],
+)
+
+BACKENDS: tuple[BackendSpec, ...] = (AUTH, PROFILE, PAYMENT, RECOMMENDATION)
 
 
 def build_backends(

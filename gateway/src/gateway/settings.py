@@ -64,6 +64,9 @@ class GatewaySettings(CommonSettings):
     payment_target: str = Field(
         default="127.0.0.1:50053", validation_alias=AliasChoices("PAYMENT_TARGET")
     )
+    recommendation_target: str = Field(
+        default="127.0.0.1:50054", validation_alias=AliasChoices("RECOMMENDATION_TARGET")
+    )
 
     @property
     def bind_address(self) -> str:

@@ -38,6 +38,7 @@ def test_paths_and_methods(spec: dict[str, Any]) -> None:
         "/v1/payments",
         "/v1/payments/{payment_id}",
         "/v1/payments/{payment_id}/refunds",
+        "/v1/recommendations",
     }
     assert set(spec["paths"]["/v1/profiles/me"]) == {"get", "patch"}
     parameters = spec["paths"]["/v1/profiles/{user_id}"]["get"]["parameters"]
