@@ -25,6 +25,7 @@ from gateway import metrics
 from gateway.backends import build_backends
 from gateway.calls import make_view, request_id_from
 from gateway.docs import docs_blueprint
+from gateway.me import add_me_to_spec, register_me
 from gateway.openapi import build_spec
 from gateway.problems import ApiError, problem_response
 from gateway.revocation_wiring import build_revocation_check
@@ -148,6 +149,9 @@ def create_app(
             ),
             methods=[route.http_method],
         )
+    # GET /v1/me: profile, wallet and recommendations in parallel (gateway.me).
+    me_parts = register_me(app, routes, by_name, get_verifier, settings.default_timeout_ms)
+    add_me_to_spec(state.spec, routes, me_parts)
     _register_operations(app, state)
     app.register_blueprint(docs_blueprint())
     _register_hooks(app)
