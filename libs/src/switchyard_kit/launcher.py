@@ -43,9 +43,12 @@ DEFAULT_METRICS_PORTS = {
     "payment": 9153,
     "recommendation": 9154,
     "relay": 9155,
+    "recommendation-worker": 9156,
 }
 # Services in start order: a service is started after those it calls.
-SERVICES = ("profile", "auth", "payment")
+# recommendation comes before the payment relay (appended below): without Redis
+# the relay delivers payment events to recommendation's EventSinkService.
+SERVICES = ("profile", "auth", "payment", "recommendation")
 
 
 @dataclass
@@ -103,6 +106,9 @@ class PlatformConfig:
 def platform_components(config: PlatformConfig) -> list[Component]:
     """The processes `make run` starts, in start order."""
     env = config.base_env()
+    if "recommendation" in config.ports:
+        # The broker-less path: payment's relay calls recommendation's delivery RPC.
+        env.setdefault("PAYMENT_EVENT_SINKS", env["RECOMMENDATION_TARGET"])
     components = [
         Component(
             name=name,
@@ -139,6 +145,18 @@ def platform_components(config: PlatformConfig) -> list[Component]:
                 name="profile-worker",
                 argv=[config.python, "-m", "profile_service", "worker"],
                 env=env,
+            )
+        )
+    if env.get("REDIS_URL") and "recommendation" in config.ports:
+        # With Redis, payment events go to stream "payments"; this worker learns
+        # from them (consumer group RECOMMENDATION_WORKER_GROUP). Without Redis
+        # there is no worker: the recommendation server takes the deliveries.
+        worker_metrics = str(config.metrics_ports.get("recommendation-worker", 0))
+        components.append(
+            Component(
+                name="recommendation-worker",
+                argv=[config.python, "-m", "recommendation_service", "worker"],
+                env={**env, "RECOMMENDATION_METRICS_PORT": worker_metrics},
             )
         )
     components.append(
