@@ -44,8 +44,16 @@ HARDENING = [
     "--network",
     "host",
 ]
-# Workers of a service image: the subcommand and how long it must stay up.
-WORKERS = {"payment": ["relay"]}
+# Workers of a service image: the subcommands that must start and stay up.
+WORKERS = {
+    "auth": ["relay"],
+    "profile": ["worker"],
+    "payment": ["relay"],
+    "recommendation": ["worker"],
+}
+# Event workers that consume Redis Streams; with no Redis on 127.0.0.1 they are
+# reported as skipped. A database of its own keeps the check's streams apart.
+REDIS_URL = os.environ.get("IMAGE_CHECK_REDIS_URL", "redis://127.0.0.1:6379/13")
 # Start order: a service after those it calls.
 ORDER = ["profile", "auth", "payment", "recommendation", "gateway"]
 TAG = "check"
@@ -216,6 +224,16 @@ def http_get(url: str) -> int:
         return 0
 
 
+def redis_reachable() -> bool:
+    host_port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 6379)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def check_service(image: Image, ports: dict[str, int]) -> list[str]:
     prefix = image.name.upper()
     volume = f"sy-check-{RUN_ID}-{image.name}"
@@ -228,6 +246,8 @@ def check_service(image: Image, ports: dict[str, int]) -> list[str]:
         f"{prefix}_GRACE_SECONDS": "5",
         **{f"{n.upper()}_TARGET": f"127.0.0.1:{p}" for n, p in ports.items() if n != "gateway"},
     }
+    if redis_reachable():
+        env["REDIS_URL"] = REDIS_URL
     migrate = run(image, "migrate", env, ["migrate"], volume)
     code = wait_exit(migrate)
     if code != 0:
@@ -239,6 +259,9 @@ def check_service(image: Image, ports: dict[str, int]) -> list[str]:
         raise RuntimeError(f"{image.name}: liveness is not SERVING")
     done = [f"{image.name}: migrate ok, SERVING on '' and 'liveness' at {target}"]
     for command in WORKERS.get(image.name, []):
+        if command == "worker" and "REDIS_URL" not in env:
+            done.append(f"{image.name} {command}: skipped (no Redis at {REDIS_URL})")
+            continue
         worker = run(image, command, env, [command], volume)
         time.sleep(3)
         state = podman("inspect", "--format", "{{.State.Status}}", worker).stdout.strip()

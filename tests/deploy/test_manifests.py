@@ -474,3 +474,28 @@ def test_dockerfile_shape(dockerfile: Path) -> None:
     assert re.search(r'^ENTRYPOINT \["', runtime, flags=re.MULTILINE), "exec-form entrypoint"
     assert "PYTHONDONTWRITEBYTECODE=1" in runtime
     assert "PYTHONUNBUFFERED=1" in runtime
+
+
+def test_keda_scales_the_recommendation_worker_on_its_stream_lag(
+    overlay: str, objects: list[dict[str, Any]]
+) -> None:
+    scaled = of_kind(objects, "ScaledObject")
+    if overlay != "prod":
+        assert not scaled, "KEDA is a prod requirement only"
+        return
+    worker = named(objects, "Deployment", "recommendation-worker")
+    (scaler,) = [
+        s for s in scaled if s["spec"]["scaleTargetRef"]["name"] == "recommendation-worker"
+    ]
+    trigger = scaler["spec"]["triggers"][0]
+    assert trigger["type"] == "redis-streams"
+    data = config_map_data(objects, worker["spec"]["template"]["spec"]["containers"][0])
+    assert trigger["metadata"]["consumerGroup"] == data["RECOMMENDATION_WORKER_GROUP"]
+    assert trigger["metadata"]["stream"] == "events.payments"
+    authentication = named(objects, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    for ref in authentication["spec"]["secretTargetRef"]:
+        assert f"`{ref['name']}`" in (K8S / "README.md").read_text()
+    hpa_targets = {
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    assert "recommendation-worker" not in hpa_targets, "KEDA owns the worker's HPA"
