@@ -100,7 +100,7 @@ def build_application(
     database = build_database(settings)
 
     def uow_factory() -> AuthUnitOfWork:
-        return AuthUnitOfWork(database)
+        return AuthUnitOfWork(database, settings.users_stream)
 
     closers: list[object] = []
     if attempts is None:

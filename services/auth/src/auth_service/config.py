@@ -76,6 +76,8 @@ class AuthSettings(ServiceSettings):
     # Comma-separated gRPC targets that receive events when there is no Redis;
     # empty means PROFILE_TARGET alone.
     event_sinks: str = ""
+    # The logical event stream of account events (Redis stream "events.<name>").
+    users_stream: str = Field(default="users", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_poll_interval_seconds: float = Field(default=0.2, gt=0)
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)

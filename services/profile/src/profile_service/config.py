@@ -29,6 +29,8 @@ class ProfileSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PROFILE_", extra="ignore", frozen=True)
 
     cache_ttl_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # The event stream auth publishes account events on (AUTH_USERS_STREAM).
+    users_stream: str = Field(default="users", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def load_profile_settings() -> ProfileSettings:

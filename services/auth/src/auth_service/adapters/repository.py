@@ -192,15 +192,16 @@ class SqlAlchemyAuditTrail:
 class SqlAlchemyOutbox:
     """Writes events as serialized switchyard.events.v1.Event envelopes."""
 
-    def __init__(self, session: DbSession) -> None:
+    def __init__(self, session: DbSession, stream: str = USERS_STREAM) -> None:
         self._session = session
+        self._stream = stream
 
     def add(self, event: UserRegistered) -> None:
         payload = auth_events.UserRegistered(user_id=event.user_id, display_name=event.display_name)
         payload.create_time.FromDatetime(event.occurred_at)
         envelope = new_event(
             payload,
-            stream=USERS_STREAM,
+            stream=self._stream,
             key=event.user_id,
             occurred_at=event.occurred_at,
             event_id=event.event_id,

@@ -12,11 +12,7 @@ from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkSe
 
 from profile_service.adapters.cache import ProfileCache
 from profile_service.config import ProfileSettings
-from profile_service.entrypoints.events import (
-    CONSUMER_GROUP,
-    USERS_STREAM,
-    user_registered_handler,
-)
+from profile_service.entrypoints.events import CONSUMER_GROUP, user_registered_handler
 from profile_service.entrypoints.grpc_servicer import SERVICE_NAME, ProfileServicer
 from profile_service.service_layer.handlers import ProfileHandlers
 from profile_service.service_layer.unit_of_work import sqlalchemy_unit_of_work_factory
@@ -83,7 +79,7 @@ def build_consumer(
         raise ValueError("the event worker needs REDIS_URL")
     return EventConsumer(
         settings.redis_url,
-        USERS_STREAM,
+        settings.users_stream,
         group=CONSUMER_GROUP,
         consumer=consumer_name,
         handler=user_registered_handler(handlers),

@@ -18,7 +18,6 @@ from profile_service.service_layer.handlers import ProfileHandlers
 
 logger = logging.getLogger("profile.events")
 
-USERS_STREAM = "users"
 CONSUMER_GROUP = "profile"
 
 
