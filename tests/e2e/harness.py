@@ -8,6 +8,7 @@ PostgreSQL database per service and the real Redis).
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,12 +68,20 @@ def start_platform(
         "AUTH_ARGON2_TIME_COST": "1",
         "AUTH_ARGON2_MEMORY_KIB": "8192",
         "GATEWAY_WORKERS": "2",
+        # Every test logs in from 127.0.0.1: the per-address login limit would
+        # throttle the whole suite (tests/e2e/test_auth_*.py test the per-account one).
+        "AUTH_LOGIN_ADDRESS_FREE_FAILURES": "100000",
+        # Rotation tests: a new kid is fetched soon after an unknown-kid probe.
+        "GATEWAY_JWKS_REFETCH_MIN_INTERVAL_SECONDS": "1",
+        "AUTH_REFRESH_REUSE_OVERLAP_SECONDS": "1",
     }
     if create_database is not None:
         for name in SERVICES:
             env[f"{name.upper()}_DATABASE_URL"] = create_database(name)
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
+        # Platforms share the test Redis: each gets its own account-event stream.
+        env["AUTH_USERS_STREAM"] = env["PROFILE_USERS_STREAM"] = f"users-{uuid.uuid4().hex[:12]}"
     env.update(extra_env or {})
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     config = PlatformConfig(ports=ports, data_dir=tmp_path / "data", extra_env=env)
@@ -114,6 +123,20 @@ class AuthActions:
         response = self.api.post("/v1/auth/signup", json=body)
         assert response.status_code == 201, response.text
         tokens = response.json()
-        return Account(
+        account = Account(
             email, password, tokens["user_id"], tokens["access_token"], tokens["refresh_token"]
         )
+        self.wait_for_profile(account)
+        return account
+
+    def wait_for_profile(self, account: Account, timeout: float = 15.0) -> dict[str, Any]:
+        """The profile is created from auth's UserRegistered event, shortly after
+        signup: wait for it (the public view never creates one lazily)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.api.get(f"/v1/profiles/{account.user_id}", headers=account.headers)
+            if response.status_code == 200:
+                return dict(response.json())
+            assert response.status_code == 404, response.text
+            assert time.monotonic() < deadline, "the profile was not created from the event"
+            time.sleep(0.05)
