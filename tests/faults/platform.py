@@ -102,6 +102,7 @@ def start_fault_platform(
     env: dict[str, str] | None = None,
     component_env: dict[str, dict[str, str]] | None = None,
     extra_components: Callable[[PlatformConfig, dict[str, str]], list[Component]] | None = None,
+    gateway_env: Callable[[PlatformConfig], dict[str, str]] | None = None,
 ) -> FaultPlatform:
     """Start every process; `proxied_databases` / `proxy_redis` put a TcpProxy
     (in `proxies`, keyed by service name or "redis") on that link."""
@@ -142,6 +143,9 @@ def start_fault_platform(
     if extra_components is not None:
         gateway_at = next(i for i, c in enumerate(components) if c.name == "gateway")
         components[gateway_at:gateway_at] = extra_components(config, dict(components[0].env))
+    if gateway_env is not None:
+        gateway = next(c for c in components if c.name == "gateway")
+        gateway.env = {**gateway.env, **gateway_env(config)}
     log_path = tmp_path / "platform.log"
     log = log_path.open("w")
     platform = Platform(components, output=log)

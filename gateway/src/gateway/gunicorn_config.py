@@ -39,6 +39,9 @@ graceful_timeout = _settings.graceful_timeout_seconds
 # A worker busy longer than this is killed; above the longest route deadline.
 timeout = 30
 keepalive = _settings.keepalive_seconds
+# SO_REUSEPORT: a new gateway can bind the port while the old one drains
+# (a replacement on one host with no refused connection; in a pod, harmless).
+reuse_port = True
 # Heartbeat files in memory, not on a (possibly slow or read-only) disk.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108 - tmpfs by design
 max_requests = 0
@@ -125,6 +128,7 @@ __all__ = [
     "post_worker_init",
     "preload_app",
     "proc_name",
+    "reuse_port",
     "threads",
     "timeout",
     "worker_class",
