@@ -21,7 +21,7 @@ class RecommendationSettings(ServiceSettings):
     RECOMMENDATION_POPULAR_CACHE_TTL_SECONDS  the shared popular list lives this long
     RECOMMENDATION_EXCLUDE_PURCHASED          leave out items the user bought (true)
     RECOMMENDATION_POPULARITY_HALF_LIFE_DAYS  time decay of popularity (14)
-    RECOMMENDATION_HISTORY_LIMIT              most recent items used to score (100)
+    RECOMMENDATION_HISTORY_LIMIT              most recent items used to score (200)
     RECOMMENDATION_USER_WEIGHT_EXPONENT, _SOURCE_EXPONENT, _TARGET_EXPONENT
                                               the similarity (see domain/model.py)
     RECOMMENDATION_SINK_MAX_DELIVERIES        broker-less path: tries before dead-letter
@@ -29,7 +29,8 @@ class RecommendationSettings(ServiceSettings):
     RECOMMENDATION_WORKER_GROUP (recommendation), RECOMMENDATION_WORKER_CONSUMER
     (default host-pid), RECOMMENDATION_WORKER_MAX_DELIVERIES (5),
     RECOMMENDATION_WORKER_CLAIM_IDLE_SECONDS (30), RECOMMENDATION_WORKER_BLOCK_SECONDS (1),
-    RECOMMENDATION_WORKER_BATCH_SIZE (50)
+    RECOMMENDATION_WORKER_BATCH_SIZE (50), RECOMMENDATION_WORKER_START_ID (0: a new
+    group reads the retained stream from its start; $: new events only)
     """
 
     service_name: ClassVar[str] = "recommendation"
@@ -40,7 +41,7 @@ class RecommendationSettings(ServiceSettings):
     popular_cache_ttl_seconds: float = Field(default=30.0, gt=0, le=3_600)
     exclude_purchased: bool = True
     popularity_half_life_days: float = Field(default=14.0, gt=0, le=3_650)
-    history_limit: int = Field(default=100, ge=1, le=10_000)
+    history_limit: int = Field(default=200, ge=1, le=10_000)
     user_weight_exponent: float = Field(default=0.75, ge=0, le=2)
     source_exponent: float = Field(default=1.0, ge=0, le=2)
     target_exponent: float = Field(default=0.6, ge=0, le=2)
@@ -51,6 +52,9 @@ class RecommendationSettings(ServiceSettings):
     worker_claim_idle_seconds: float = Field(default=30.0, gt=0)
     worker_block_seconds: float = Field(default=1.0, gt=0, le=30)
     worker_batch_size: int = Field(default=50, ge=1, le=1_000)
+    # Where a NEW consumer group starts: "0" = everything the stream still holds
+    # (a fresh deployment learns from the retained history), "$" = new events only.
+    worker_start_id: str = Field(default="0", pattern=r"^(0|\$|[0-9]+-[0-9]+)$")
 
     @property
     def model_parameters(self) -> ModelParameters:

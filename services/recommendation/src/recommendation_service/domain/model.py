@@ -58,7 +58,7 @@ class ModelParameters:
     target_exponent: float = 0.6
     popularity_half_life_days: float = 14.0
     # Only the caller's most recently bought items are used to score (bounds the work).
-    history_limit: int = 100
+    history_limit: int = 200
     exclude_purchased: bool = True
 
     @property

@@ -140,6 +140,7 @@ def consumer_from(
         claim_idle_seconds=settings.worker_claim_idle_seconds,
         block_seconds=settings.worker_block_seconds,
         batch_size=settings.worker_batch_size,
+        start_id=settings.worker_start_id,
     )
 
 

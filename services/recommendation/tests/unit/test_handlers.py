@@ -1,0 +1,118 @@
+"""Use cases against in-memory fakes: exactly-once updates, refunds, the fallback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from recommendation_service.domain.events import PurchaseRecorded, RefundRecorded
+from recommendation_service.domain.model import PERSONAL, POPULAR
+from recommendation_service.service_layer.handlers import (
+    DEFAULT_LIMIT,
+    ModelUpdates,
+    RecommendationQueries,
+)
+from switchyard_kit import InvalidArgument
+
+from .conftest import FakeCache, FakeRepository
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def buy(payment: str, user: str, *skus: str, minutes: int = 0) -> PurchaseRecorded:
+    return PurchaseRecorded(payment, user, NOW + timedelta(minutes=minutes), dict.fromkeys(skus, 1))
+
+
+def test_an_event_is_applied_once(updates: ModelUpdates, repository: FakeRepository) -> None:
+    assert updates.apply("e1", buy("p1", "u1", "tea", "cups")).applied
+    assert not updates.apply("e1", buy("p1", "u1", "tea", "cups")).applied
+    assert repository.histories["u1"]["tea"].quantity == 1
+    assert repository.items["tea"].quantity == 1
+
+
+def test_the_same_payment_under_two_event_ids_counts_once(
+    updates: ModelUpdates, repository: FakeRepository
+) -> None:
+    updates.apply("e1", buy("p1", "u1", "tea"))
+    updates.apply("e2", buy("p1", "u1", "tea"))
+    assert repository.items["tea"].quantity == 1
+
+
+def test_a_user_change_drops_their_cached_list(updates: ModelUpdates, cache: FakeCache) -> None:
+    updates.apply("e1", buy("p1", "u1", "tea"))
+    assert cache.invalidated == ["u1"]
+
+
+def test_a_full_refund_takes_everything_back(
+    updates: ModelUpdates, repository: FakeRepository
+) -> None:
+    updates.apply("e1", buy("p1", "u1", "tea", "cups"))
+    updates.apply("e2", RefundRecorded("p1", "u1", NOW, 1.0))
+    assert repository.histories["u1"] == {}
+    assert repository.items == {}
+    assert dict(repository.pairs) == {}
+
+
+def test_partial_refunds_are_cumulative_and_idempotent(
+    updates: ModelUpdates, repository: FakeRepository
+) -> None:
+    updates.apply("e1", PurchaseRecorded("p1", "u1", NOW, {"tea": 4}))
+    updates.apply("e2", RefundRecorded("p1", "u1", NOW, 0.25))
+    updates.apply("e3", RefundRecorded("p1", "u1", NOW, 0.25))  # same cumulative state again
+    assert repository.histories["u1"]["tea"].quantity == pytest.approx(3)
+    updates.apply("e4", RefundRecorded("p1", "u1", NOW, 0.5))
+    assert repository.histories["u1"]["tea"].quantity == pytest.approx(2)
+
+
+def test_a_refund_that_overtakes_its_payment_is_remembered(
+    updates: ModelUpdates, repository: FakeRepository
+) -> None:
+    updates.apply("e2", RefundRecorded("p1", "u1", NOW, 0.5))
+    updates.apply("e1", PurchaseRecorded("p1", "u1", NOW, {"tea": 2}))
+    assert repository.histories["u1"]["tea"].quantity == pytest.approx(1)
+
+
+def test_a_new_user_gets_popular_items(
+    updates: ModelUpdates, queries: RecommendationQueries
+) -> None:
+    updates.apply("e1", PurchaseRecorded("p1", "u1", NOW, {"tea": 3, "cups": 1}))
+    items = queries.recommend("newcomer", 5)
+    assert [(i.sku, i.source) for i in items] == [("tea", POPULAR), ("cups", POPULAR)]
+
+
+def test_no_purchases_anywhere_is_an_empty_list_that_is_not_cached(
+    queries: RecommendationQueries, updates: ModelUpdates, cache: FakeCache
+) -> None:
+    assert queries.recommend("newcomer", 5) == []
+    assert "newcomer" not in cache.users
+    updates.apply("e1", buy("p1", "u1", "tea"))
+    assert [i.sku for i in queries.recommend("newcomer", 5)] == ["tea"]
+
+
+def test_co_purchases_become_personal_and_bought_items_are_left_out(
+    updates: ModelUpdates, queries: RecommendationQueries
+) -> None:
+    updates.apply("e1", buy("p1", "u1", "tea", "cups"))
+    updates.apply("e2", buy("p2", "u2", "tea", "cups", "kettle"))
+    updates.apply("e3", buy("p3", "u3", "tea"))
+    items = queries.recommend("u3", 5)
+    assert [i.source for i in items[:2]] == [PERSONAL, PERSONAL]
+    assert items[0].sku == "cups"
+    assert "tea" not in {i.sku for i in items}
+
+
+def test_lists_are_cached_and_sliced(
+    updates: ModelUpdates, queries: RecommendationQueries, cache: FakeCache
+) -> None:
+    for n in range(15):
+        updates.apply(f"e{n}", buy(f"p{n}", f"u{n}", f"sku-{n}"))
+    assert len(queries.recommend("someone", 0)) == DEFAULT_LIMIT
+    assert len(cache.users["someone"]) == 15
+    assert len(queries.recommend("someone", 3)) == 3
+
+
+@pytest.mark.parametrize("limit", [-1, 101])
+def test_the_limit_is_checked(queries: RecommendationQueries, limit: int) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        queries.recommend("u1", limit)
+    assert error.value.violations[0].field == "limit"
