@@ -82,6 +82,10 @@ def start_platform(
         env["REDIS_URL"] = redis_url
         # Platforms share the test Redis: each gets its own account-event stream.
         env["AUTH_USERS_STREAM"] = env["PROFILE_USERS_STREAM"] = f"users-{uuid.uuid4().hex[:12]}"
+        # Payment events share stream "payments": each platform's recommendation
+        # worker reads it in a consumer group of its own, from its start on.
+        env["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
+        env["RECOMMENDATION_WORKER_START_ID"] = "$"
     env.update(extra_env or {})
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     config = PlatformConfig(ports=ports, data_dir=tmp_path / "data", extra_env=env)
