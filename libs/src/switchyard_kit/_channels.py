@@ -8,8 +8,11 @@ NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE.
 Every channel carries two interceptors: OpenTelemetry's (a client span, and
 the W3C `traceparent` in the call's metadata) and the deadline clamp (a call
 made while serving an RPC never outlives that RPC's deadline, whatever
-timeout the caller passed). Client-side health checking keeps calls off an
-address whose server reports NOT_SERVING (draining, or its database down).
+timeout the caller passed).
+
+No client-side health checking: its Watch stream would hold one of the
+server's `maximum_concurrent_rpcs` per client connection for good. Draining
+servers are left through the readiness probe (endpoints) and GOAWAY.
 """
 
 from __future__ import annotations
@@ -72,8 +75,6 @@ def service_config(service: descriptor.ServiceDescriptor) -> str:
     ]
     config: dict[str, Any] = {
         "loadBalancingConfig": [{"round_robin": {}}],
-        # Addresses whose grpc.health.v1 status is NOT_SERVING get no calls.
-        "healthCheckConfig": {"serviceName": ""},
         # Retries stop when more than 10% of recent calls failed (retry budget).
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
         "methodConfig": [],
