@@ -17,6 +17,7 @@ from switchyard_kit import Database, redact_text, watch_outbox_backlog
 from switchyard_kit._logging import JsonFormatter
 from switchyard_kit._telemetry import exporter_names
 
+COLUMNS = "created_at TIMESTAMP, sent_at TIMESTAMP"
 JWT = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
 
 
@@ -179,9 +180,7 @@ def test_pool_and_outbox_gauges_are_scraped(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'gauges.db'}")
     with database.engine.begin() as connection:
         connection.execute(
-            text(
-                "CREATE TABLE outbox (id INTEGER PRIMARY KEY, created_at TIMESTAMP, sent_at TIMESTAMP)"
-            )
+            text(f"CREATE TABLE outbox (id INTEGER PRIMARY KEY, {COLUMNS})")
         )
         connection.execute(
             text(
