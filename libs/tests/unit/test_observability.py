@@ -179,9 +179,7 @@ def test_sentry_receives_errors_when_sentry_dsn_is_set() -> None:
 def test_pool_and_outbox_gauges_are_scraped(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path / 'gauges.db'}")
     with database.engine.begin() as connection:
-        connection.execute(
-            text(f"CREATE TABLE outbox (id INTEGER PRIMARY KEY, {COLUMNS})")
-        )
+        connection.execute(text(f"CREATE TABLE outbox (id INTEGER PRIMARY KEY, {COLUMNS})"))
         connection.execute(
             text(
                 "INSERT INTO outbox (created_at, sent_at) VALUES "
