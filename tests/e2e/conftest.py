@@ -44,4 +44,4 @@ def api(platform: RunningPlatform) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def auth(api: httpx.Client) -> AuthActions:
-    return AuthActions(api)
+    return AuthActions(api, wait_for_profiles=True)
