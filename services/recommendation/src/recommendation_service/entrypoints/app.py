@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+from sqlalchemy.engine import make_url
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
 from switchyard_kit import Cache, Database, GrpcService, build_cache
@@ -43,11 +45,18 @@ def database_from(settings: RecommendationSettings) -> Database:
     )
 
 
+def cache_namespace(database_url: str) -> str:
+    """The cache's key prefix: the lists cache one database's model, so replicas
+    that share the database share the entries, and nothing else does."""
+    where = make_url(database_url).render_as_string(hide_password=True)
+    return f"recommendation:{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
 def cache_from(
     settings: RecommendationSettings, cache: Cache | None = None
 ) -> CachedRecommendations:
     return CachedRecommendations(
-        cache or build_cache("recommendation", settings.redis_url),
+        cache or build_cache(cache_namespace(settings.database_url), settings.redis_url),
         settings.cache_ttl_seconds,
         settings.popular_cache_ttl_seconds,
     )
