@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List every target with what it does
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(TOOLS)/venv/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)/venv
