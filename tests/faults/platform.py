@@ -129,6 +129,11 @@ def start_fault_platform(
         proxies["redis"] = proxy
         redis_url = redis_url.replace(f":{parsed.port}", f":{proxy.port}", 1)
     base["REDIS_URL"] = redis_url
+    # Platforms share the test Redis: each gets its own users stream and
+    # consumer groups, so no other platform's worker takes its events.
+    base["AUTH_USERS_STREAM"] = base["PROFILE_USERS_STREAM"] = f"users-{uuid.uuid4().hex[:12]}"
+    base["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
+    base["RECOMMENDATION_WORKER_START_ID"] = "$"
     base.update(env or {})
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     metrics_ports = {name: free_port() for name in (*SERVICES, "relay")}
@@ -161,7 +166,14 @@ def start_fault_platform(
 
 
 def new_account(api: httpx.Client) -> Account:
-    return AuthActions(api).signup()
+    """A signed-up account whose profile (made from auth's event) exists."""
+    account = AuthActions(api).signup()
+    wait_for(
+        lambda: api.get("/v1/profiles/me", headers=account.headers).status_code == 200,
+        timeout=20,
+        interval=0.1,
+    )
+    return account
 
 
 def top_up(api: httpx.Client, account: Account, amount: int = 100_000) -> None:
