@@ -66,7 +66,7 @@ def start_platform(
         "LOG_LEVEL": "INFO",
         # Cheap password hashing keeps the suite fast; production uses the defaults.
         "AUTH_ARGON2_TIME_COST": "1",
-        "AUTH_ARGON2_MEMORY_KIB": "8192",
+        "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
         "GATEWAY_WORKERS": "2",
         # Every test logs in from 127.0.0.1: the per-address login limit would
         # throttle the whole suite (tests/e2e/test_auth_*.py test the per-account one).

@@ -110,7 +110,7 @@ def start_fault_platform(
     base: dict[str, str] = {
         "LOG_LEVEL": "INFO",
         "AUTH_ARGON2_TIME_COST": "1",
-        "AUTH_ARGON2_MEMORY_KIB": "8192",
+        "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
         "GATEWAY_WORKERS": "1",
         # Readiness is re-checked often so the tests see it change quickly.
         **{f"{name.upper()}_READINESS_INTERVAL_SECONDS": "0.5" for name in SERVICES},

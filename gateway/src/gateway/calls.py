@@ -19,6 +19,7 @@ from switchyard_kit import (
     CLIENT_ADDRESS_KEY,
     IDEMPOTENCY_KEY,
     REQUEST_ID_KEY,
+    SESSION_ID_KEY,
     USER_AGENT_KEY,
     USER_ID_KEY,
     Backend,
@@ -28,7 +29,7 @@ from switchyard_kit import (
 from gateway import metrics
 from gateway.problems import ApiError, from_rpc_error
 from gateway.resilience import guard_for
-from gateway.tokens import SESSION_ID_KEY, TokenVerifier
+from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from switchyard_kit import (
     CLIENT_ADDRESS_KEY,
     REQUEST_ID_KEY,
+    SESSION_ID_KEY,
     USER_ID_KEY,
     Backend,
     load_settings,
@@ -46,7 +47,7 @@ from gateway import metrics
 from gateway.openapi import SchemaBuilder
 from gateway.problems import ApiError
 from gateway.resilience import guard_for
-from gateway.tokens import SESSION_ID_KEY, TokenVerifier
+from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, render_response
 
 logger = logging.getLogger("switchyard.gateway")

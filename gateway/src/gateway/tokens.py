@@ -35,7 +35,6 @@ JwksFetcher = Callable[[], Sequence[Mapping[str, str]]]
 
 # gRPC metadata carrying the verified token's `sid` to the backend (auth
 # reads it to tell the caller's current session).
-SESSION_ID_KEY = "x-switchyard-session-id"
 
 
 class KeysUnavailable(Exception):

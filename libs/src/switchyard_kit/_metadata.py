@@ -13,6 +13,9 @@ import grpc
 from switchyard_kit._errors import Unauthenticated
 
 USER_ID_KEY = "x-switchyard-user-id"
+# The session (refresh-token family) of the verified access token, so auth
+# can tell the caller's current session from the others.
+SESSION_ID_KEY = "x-switchyard-session-id"
 REQUEST_ID_KEY = "x-request-id"
 IDEMPOTENCY_KEY = "idempotency-key"
 CLIENT_ADDRESS_KEY = "x-switchyard-client-address"

@@ -18,12 +18,10 @@ from google.rpc import error_details_pb2
 from sqlalchemy import select
 from switchyard.auth.v1 import auth_pb2
 from switchyard.auth.v1 import events_pb2 as auth_events
-from switchyard_kit import USER_ID_KEY, status_details
+from switchyard_kit import SESSION_ID_KEY, USER_ID_KEY, status_details
 from switchyard_kit.events import stream_name, unpack_payload
 
 from .test_auth_grpc import PASSWORD, count, details, verify
-
-SESSION_ID_KEY = "x-switchyard-session-id"
 
 
 def new_email() -> str:

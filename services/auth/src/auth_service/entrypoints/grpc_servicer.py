@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
-from switchyard_kit import CLIENT_ADDRESS_KEY, USER_AGENT_KEY, caller_user_id, metadata_value
+from switchyard_kit import (
+    CLIENT_ADDRESS_KEY,
+    SESSION_ID_KEY,
+    USER_AGENT_KEY,
+    caller_user_id,
+    metadata_value,
+)
 from typing_extensions import override
 
 from auth_service.domain.model import Session
@@ -30,7 +36,6 @@ SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 
 # The `sid` of the caller's verified access token, put there by the gateway
 # beside x-switchyard-user-id (not in the kit yet: only auth reads it).
-SESSION_ID_KEY = "x-switchyard-session-id"
 
 
 def _tokens(tokens: IssuedTokens) -> auth_pb2.Tokens:
