@@ -211,7 +211,18 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
     client = redis.Redis.from_url(redis_url)
     stream = stream_name("payments")
     # One entry that is not an event at all, one that breaks the payment contract.
-    garbage_id = client.xadd(stream, {"id": "garbage", "event": b"\xff\x00not-protobuf"})
+    # Entries keep the publisher's fields (id, type, key, event): other readers
+    # of the shared test stream filter on them. They are deleted at the end.
+    garbage_id = client.xadd(
+        stream,
+        {
+            "id": "garbage",
+            "type": "garbage",
+            "key": f"poison-{uuid.uuid4()}",
+            "event": b"\xff\x00not-protobuf",
+        },
+    )
+    injected = [garbage_id]
     packed = any_pb2.Any(
         type_url=f"type.googleapis.com/{payment_events.PaymentSucceeded.DESCRIPTOR.full_name}",
         value=b"\xff\xff\xff",
@@ -230,9 +241,13 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
         key="someone",
     )
     for event in (broken, zero):
-        client.xadd(
-            stream, {"id": event.id, "type": event.type, "event": event.SerializeToString()}
-        )
+        fields = {
+            "id": event.id,
+            "type": event.type,
+            "key": f"poison-{uuid.uuid4()}",
+            "event": event.SerializeToString(),
+        }
+        injected.append(client.xadd(stream, fields))
 
     # Meanwhile, real payments flow on.
     tea, cups = skus(2)
@@ -257,8 +272,9 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
         assert time.monotonic() < deadline, f"dead letters: {letters}"
         time.sleep(0.2)
     pending = client.xpending(stream, GROUP)["pending"]
-    assert pending == 0
+    client.xdel(stream, *injected)
     client.close()
+    assert pending == 0
 
 
 def test_a_stopped_recommendation_service_never_fails_me(
