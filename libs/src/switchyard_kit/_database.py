@@ -11,11 +11,12 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from switchyard_kit._metrics import track_pool
+from switchyard_kit._settings import ServiceSettings
 
 logger = logging.getLogger("switchyard.db")
 
@@ -75,8 +76,24 @@ def create_database_engine(
     return _trace(engine)
 
 
+def _sqlite_manual_transactions(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # pysqlite would defer BEGIN on its own; `_sqlite_begin_immediate` emits it instead.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    # Take the write lock at BEGIN: SQLite then runs each writing transaction
+    # whole, as row locks make it on PostgreSQL, instead of failing with
+    # "database is locked" when two transactions upgrade their read locks.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """A service's database: a primary engine and an optional read replica.
+
+    `sqlite_immediate_writes=True` makes every transaction on a SQLite primary
+    take the write lock at BEGIN (read-modify-write stays whole) and gives the
+    reads an engine of their own on the same file, so they never wait for it.
 
     Example::
 
@@ -93,8 +110,12 @@ class Database:
         pool_size: int = 10,
         max_overflow: int = 5,
         pool_timeout: float = 2.0,
+        sqlite_immediate_writes: bool = False,
     ) -> None:
         self.url = url
+        on_sqlite = make_url(url).get_backend_name() == "sqlite"
+        if sqlite_immediate_writes and on_sqlite and read_url is None:
+            read_url = url
         self.engine = create_database_engine(
             url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
         )
@@ -105,11 +126,28 @@ class Database:
             if read_url
             else self.engine
         )
+        if sqlite_immediate_writes and on_sqlite:
+            event.listen(self.engine, "connect", _sqlite_manual_transactions)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
         track_pool(self.engine, "primary")
         if self.read_engine is not self.engine:
             track_pool(self.read_engine, "replica")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @classmethod
+    def for_service(
+        cls, settings: ServiceSettings, *, sqlite_immediate_writes: bool = False
+    ) -> Database:
+        """The database a service's settings name, with their pool sizes."""
+        return cls(
+            settings.database_url,
+            settings.database_read_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            sqlite_immediate_writes=sqlite_immediate_writes,
+        )
 
     @property
     def dialect(self) -> str:

@@ -12,8 +12,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from payment_service.config import PaymentSettings
-from payment_service.entrypoints.app import MIGRATIONS_DIR, grpc_service
-from payment_service.service_layer.unit_of_work import build_database
+from payment_service.entrypoints.app import MIGRATIONS_DIR, database_from, grpc_service
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard_kit import (
     IDEMPOTENCY_KEY,
@@ -64,12 +63,7 @@ def settings(database_url: str) -> PaymentSettings:
 
 @pytest.fixture
 def database(settings: PaymentSettings) -> Iterator[Database]:
-    db = build_database(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
+    db = database_from(settings)
     yield db
     db.dispose()
 

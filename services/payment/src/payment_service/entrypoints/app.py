@@ -13,19 +13,14 @@ from payment_service.config import PaymentSettings
 from payment_service.entrypoints.grpc_servicer import SERVICE_NAME, PaymentServicer
 from payment_service.service_layer.handlers import IdempotencySettings, PaymentHandlers
 from payment_service.service_layer.relay import OutboxRelay
-from payment_service.service_layer.unit_of_work import PaymentUnitOfWork, build_database
+from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def database_from(settings: PaymentSettings) -> Database:
-    return build_database(
-        settings.database_url,
-        settings.database_read_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
+    # On SQLite, writers take the lock at BEGIN so wallets and keys stay whole.
+    return Database.for_service(settings, sqlite_immediate_writes=True)
 
 
 def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:

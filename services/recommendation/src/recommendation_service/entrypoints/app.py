@@ -27,7 +27,6 @@ from recommendation_service.service_layer.handlers import (
 from recommendation_service.service_layer.unit_of_work import (
     ModelUnitOfWork,
     ReadUnitOfWork,
-    build_database,
 )
 
 logger = logging.getLogger("recommendation")
@@ -36,13 +35,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def database_from(settings: RecommendationSettings) -> Database:
-    return build_database(
-        settings.database_url,
-        settings.database_read_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
+    # On SQLite, one event's read-modify-write of a user's history stays whole.
+    return Database.for_service(settings, sqlite_immediate_writes=True)
 
 
 def cache_namespace(database_url: str) -> str:
