@@ -48,7 +48,13 @@ from switchyard_kit._metrics import (
     watch_stream_lag,
 )
 from switchyard_kit._migrations import run_migrations, upgrade_database
-from switchyard_kit._server import LIVENESS_SERVICE, GrpcService, RunningServer, serve
+from switchyard_kit._server import (
+    LIVENESS_SERVICE,
+    GrpcService,
+    RunningServer,
+    serve,
+    stop_event_on_signals,
+)
 from switchyard_kit._settings import (
     CommonSettings,
     ConfigurationError,
@@ -108,6 +114,7 @@ __all__ = [
     "setup_telemetry",
     "start_metrics_server",
     "status_details",
+    "stop_event_on_signals",
     "to_rpc_status",
     "track_pool",
     "upgrade_database",

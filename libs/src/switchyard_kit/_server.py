@@ -150,6 +150,25 @@ class RunningServer:
         self.server.wait_for_termination()
 
 
+def stop_event_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the stop flag of a worker or relay loop.
+
+    Example::
+
+        stop = stop_event_on_signals()
+        consumer.run(stop)          # returns once SIGTERM arrives
+    """
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 def serve(service: GrpcService, settings: ServiceSettings) -> None:
     """Run `service` until SIGTERM or SIGINT, then drain and return.
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard_kit import (
@@ -24,6 +21,7 @@ from switchyard_kit import (
     load_settings,
     serve,
     setup_telemetry,
+    stop_event_on_signals,
 )
 from switchyard_kit import upgrade_database as apply_migrations
 
@@ -65,16 +63,10 @@ def run_server(settings: AuthSettings) -> int:
 
 
 def run_relay(settings: AuthSettings) -> int:
+    setup_telemetry("auth-relay")
     database = build_database(settings)
     relay = relay_from(database, settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_event_on_signals()
     relay.run(stop)
     database.dispose()
     return 0

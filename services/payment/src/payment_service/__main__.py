@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from switchyard_kit import (
     ConfigurationError,
@@ -16,6 +13,7 @@ from switchyard_kit import (
     serve,
     setup_telemetry,
     start_metrics_server,
+    stop_event_on_signals,
     watch_outbox_backlog,
 )
 from switchyard_kit import upgrade_database as apply_migrations
@@ -59,14 +57,7 @@ def _relay(settings: PaymentSettings) -> int:
     watch_outbox_backlog(database.engine)
     start_metrics_server(settings.metrics_port, settings.host)
     relay = relay_from(database, settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_event_on_signals()
     relay.run(stop)
     database.dispose()
     return 0

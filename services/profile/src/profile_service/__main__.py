@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import sys
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
-from switchyard_kit import ConfigurationError, configure_logging, serve, setup_telemetry
+from switchyard_kit import (
+    ConfigurationError,
+    configure_logging,
+    serve,
+    setup_telemetry,
+    stop_event_on_signals,
+    watch_stream_lag,
+)
 
 from profile_service.config import ProfileSettings, load_profile_settings
 from profile_service.entrypoints.application import (
@@ -67,18 +71,13 @@ def run_worker(settings: ProfileSettings) -> int:
             file=sys.stderr,
         )
         return 2
+    setup_telemetry("profile-worker")
     database = build_database(settings)
     consumer = build_consumer(
         settings, build_handlers(settings, database), f"{socket.gethostname()}-{os.getpid()}"
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    watch_stream_lag(settings.redis_url, consumer.stream, consumer.group)
+    stop = stop_event_on_signals()
     logger.info("event worker started", extra={"stream": consumer.stream, "group": consumer.group})
     consumer.run(stop)
     consumer.close()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from types import FrameType
 
 from switchyard_kit import (
     ConfigurationError,
     configure_logging,
     load_settings,
     serve,
+    setup_telemetry,
     start_metrics_server,
+    stop_event_on_signals,
+    watch_stream_lag,
 )
 from switchyard_kit import upgrade_database as apply_migrations
 
@@ -37,6 +37,7 @@ COMMANDS = {
 
 
 def _serve(settings: RecommendationSettings) -> int:
+    setup_telemetry("recommendation")
     serve(grpc_service(database_from(settings), settings), settings)
     return 0
 
@@ -56,17 +57,12 @@ def _worker(settings: RecommendationSettings) -> int:
             file=sys.stderr,
         )
         return 2
+    setup_telemetry("recommendation-worker")
     start_metrics_server(settings.metrics_port, settings.host)
     database = database_from(settings)
     consumer = consumer_from(database, settings)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        logger.info("signal received", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    watch_stream_lag(settings.redis_url, consumer.stream, consumer.group)
+    stop = stop_event_on_signals()
     run_worker(consumer, stop)
     database.dispose()
     return 0
