@@ -75,6 +75,10 @@ k8s-check: install $(K8S_VENV)/.installed ## Offline checks of k8s/, skaffold.ya
 image-check: install ## Build every image with podman and run each read-only, non-root, caps dropped
 	$(PY) k8s/images/image_check.py
 
+.PHONY: bench
+bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=--quick: ~2 min)
+	$(PY) bench/bench.py $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
 	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache
