@@ -78,6 +78,9 @@ def start_platform(
     if create_database is not None:
         for name in SERVICES:
             env[f"{name.upper()}_DATABASE_URL"] = create_database(name)
+            # Several platforms share one PostgreSQL (100 connections by default).
+            env[f"{name.upper()}_DB_POOL_SIZE"] = "3"
+            env[f"{name.upper()}_DB_MAX_OVERFLOW"] = "3"
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
         # Platforms share the test Redis: each gets its own account-event stream.
@@ -94,10 +97,11 @@ def start_platform(
     platform = Platform(platform_components(config), output=log)
     try:
         platform.start(timeout=90)
-    except Exception:
+    except Exception as exc:
         platform.stop()
         log.close()
-        raise RuntimeError(f"platform did not start:\n{log_path.read_text()[-5000:]}") from None
+        output = log_path.read_text()[-5000:]
+        raise RuntimeError(f"platform did not start: {exc}\n{output}") from None
     return RunningPlatform(mode, config, platform, log_path, log)
 
 

@@ -114,6 +114,9 @@ def start_fault_platform(
         "GATEWAY_WORKERS": "1",
         # Readiness is re-checked often so the tests see it change quickly.
         **{f"{name.upper()}_READINESS_INTERVAL_SECONDS": "0.5" for name in SERVICES},
+        # Several platforms share one PostgreSQL (100 connections by default).
+        **{f"{name.upper()}_DB_POOL_SIZE": "3" for name in SERVICES},
+        **{f"{name.upper()}_DB_MAX_OVERFLOW": "3" for name in SERVICES},
     }
     for name in SERVICES:
         url = create_database(name)
@@ -156,12 +159,13 @@ def start_fault_platform(
     platform = Platform(components, output=log)
     try:
         platform.start(timeout=90)
-    except Exception:
+    except Exception as exc:
         platform.stop()
         log.close()
         for proxy in proxies.values():
             proxy.stop()
-        raise RuntimeError(f"platform did not start:\n{log_path.read_text()[-5000:]}") from None
+        output = log_path.read_text()[-5000:]
+        raise RuntimeError(f"platform did not start: {exc}\n{output}") from None
     return FaultPlatform(config, platform, {c.name: c for c in components}, log_path, log, proxies)
 
 

@@ -4,6 +4,7 @@ import os
 import grpc
 import pytest
 from switchyard.auth.v1 import auth_pb2
+from switchyard.payment.v1 import payment_pb2
 from switchyard.profile.v1 import profile_pb2
 from switchyard_kit import Backend, DeadlineExceeded, outgoing_timeout
 from switchyard_kit._channels import service_config
@@ -67,3 +68,9 @@ def test_no_call_is_made_past_the_deadline() -> None:
     context: grpc.ServicerContext = _Context(-0.1)  # type: ignore[assignment]
     with pytest.raises(DeadlineExceeded):
         outgoing_timeout(context, 1.0)
+
+
+def test_writes_made_idempotent_by_their_key_are_retried() -> None:
+    payment = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"]
+    retried = _retried_methods(json.loads(service_config(payment)))
+    assert {"TopUpWallet", "CreatePayment", "RefundPayment"} <= retried
