@@ -1,0 +1,837 @@
+"""`make bench`: the platform beside its peers, in one run, on this machine.
+
+Starts a private Redis and the whole platform as `make run` does (gunicorn
+gateway, every gRPC service, relays and workers) on fresh PostgreSQL databases
+seeded straight into each service's schema (bench/seed.py), plus: a second
+profile service whose cache entries live 1 ms (every read misses) behind a
+second gateway (scenario 4), the Flask ceiling and the monolith peer
+(bench/peers/, gunicorn with the gateway's worker settings).
+
+Then runs the scenarios interleaved, round after round (1, 2, 3 ... 8, 1, 2
+...), so machine drift cancels in the ratios. Each scenario run is:
+
+- throughput: wrk (closed model, `--connections`, 2 threads) for `--seconds`;
+  requests/s, errors by status, and the CPU seconds each process tier spent
+  in that window, read from /proc/<pid>/stat (utime + stime), per request;
+- latency: bench/openload.py (open model, constant rate: half the throughput
+  just measured) for `--seconds`; p50/p99/p99.9 from each request's due time,
+  so queueing is not hidden by coordinated omission.
+
+Scenario 8 (overload) is wrk with 512 connections on scenario 3; its
+percentiles are of the accepted requests, compared with scenario 3's p99 at a
+low constant rate (100 requests/s, "unloaded").
+
+Prints one table and writes bench/results/<UTC time>.json (+ latest.json and
+latest.md) with the machine description.
+
+    .venv/bin/python bench/bench.py            # ~12 minutes: 100k users, 1M ledger entries
+    .venv/bin/python bench/bench.py --quick    # ~2 minutes smoke run: 10k users, 100k entries
+
+Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432; fresh
+databases are created and dropped), `redis-server` on PATH, and wrk (installed
+with apt-get when missing and allowed). Only 127.0.0.1 traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg2
+from sqlalchemy import create_engine, text
+from switchyard_kit.launcher import (
+    SERVICES,
+    Component,
+    Platform,
+    PlatformConfig,
+    platform_components,
+)
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from seed import BENCH_EMAIL, BENCH_PASSWORD, seed  # noqa: E402 - after the path is set
+
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAYMENT_BODY = json.dumps(
+    {
+        "amount": 250,
+        "currency": "EUR",
+        "merchant_id": "flash-sale",
+        "items": [{"sku": "sku-0001", "quantity": 1, "unit_amount": 250}],
+    },
+    separators=(",", ":"),
+)
+TIERS = (
+    "gateway",
+    "auth",
+    "profile",
+    "payment",
+    "recommendation",
+    "workers",
+    "ceiling",
+    "monolith",
+    "postgres",
+    "redis",
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    title: str
+    port_name: str
+    path: str
+    method: str = "GET"
+    body: str = ""
+    fresh_keys: bool = False
+    connections: int = 32
+    latency_run: bool = True
+    kind: str = "read"  # read | write | ceiling
+
+
+SCENARIOS = (
+    Scenario("1", "ceiling: Flask fixed JSON", "ceiling", "/ping", kind="ceiling"),
+    Scenario("2r", "monolith peer: profile read", "monolith", "/v1/profiles/me"),
+    Scenario(
+        "2w",
+        "monolith peer: payment write",
+        "monolith",
+        "/v1/payments",
+        "POST",
+        PAYMENT_BODY,
+        fresh_keys=True,
+        kind="write",
+    ),
+    Scenario("3", "profile read, cache warm", "gateway", "/v1/profiles/me"),
+    Scenario("4", "profile read, cache cold", "gateway-cold", "/v1/profiles/me"),
+    Scenario(
+        "5",
+        "payment write",
+        "gateway",
+        "/v1/payments",
+        "POST",
+        PAYMENT_BODY,
+        fresh_keys=True,
+        kind="write",
+    ),
+    Scenario("6", "recommendations", "gateway", "/v1/recommendations"),
+    Scenario("7", "/v1/me fan-out", "gateway", "/v1/me"),
+    Scenario(
+        "8",
+        "overload: 512 connections on 3",
+        "gateway",
+        "/v1/profiles/me",
+        connections=512,
+        latency_run=False,
+    ),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- CPU accounting from /proc -------------------------------------------------
+
+
+def process_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, command name, CPU ticks: utime + stime)."""
+    table: dict[int, tuple[int, str, int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        table[int(entry.name)] = (int(fields[1]), name, int(fields[11]) + int(fields[12]))
+    return table
+
+
+def descendants(table: dict[int, tuple[int, str, int]], roots: Iterable[int]) -> set[int]:
+    found = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for pid, (parent, _, _) in table.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return found & set(table)
+
+
+class CpuMeter:
+    """CPU seconds per tier between two snapshots."""
+
+    def __init__(self, roots: dict[str, list[int]]) -> None:
+        self.roots = roots
+
+    def snapshot(self) -> dict[str, dict[int, int]]:
+        table = process_table()
+        tiers: dict[str, dict[int, int]] = {}
+        for tier, pids in self.roots.items():
+            tiers[tier] = {pid: table[pid][2] for pid in descendants(table, pids)}
+        tiers["postgres"] = {
+            pid: ticks for pid, (_, name, ticks) in table.items() if name.startswith("postgres")
+        }
+        tiers["redis"] = {
+            pid: ticks for pid, (_, name, ticks) in table.items() if name == "redis-server"
+        }
+        return tiers
+
+    @staticmethod
+    def seconds(
+        before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]
+    ) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for tier, now in after.items():
+            then = before.get(tier, {})
+            ticks = sum(value - then.get(pid, 0) for pid, value in now.items())
+            spent[tier] = max(ticks, 0) / CLK_TCK
+        return spent
+
+
+# --- set-up ----------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("bench: wrk is missing; installing the Debian package", flush=True)
+    apt = ["apt-get", "install", "-y", "-q", "wrk"]
+    if os.geteuid() != 0:
+        apt = ["sudo", "-n", *apt]
+    subprocess.run(apt, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
+    return found
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("bench: redis-server is not on PATH (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - the system's redis-server
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process, port
+        time.sleep(0.05)
+    raise SystemExit("bench: redis-server did not start")
+
+
+def create_databases(admin_url: str) -> dict[str, str]:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    urls: dict[str, str] = {}
+    suffix = uuid.uuid4().hex[:8]
+    with admin.connect() as connection:
+        for name in SERVICES:
+            database = f"bench_{name}_{suffix}"
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+            urls[name] = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    admin.dispose()
+    return urls
+
+
+def drop_databases(admin_url: str, urls: Iterable[str]) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for url in urls:
+            database = url.rsplit("/", 1)[1]
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def migrate(env: dict[str, str]) -> None:
+    for name in SERVICES:
+        subprocess.run(  # noqa: S603 - our own interpreter and modules
+            [sys.executable, "-m", f"{name}_service", "migrate"], env=env, check=True
+        )
+
+
+def login_tokens(gateway: str, count: int) -> list[str]:
+    def login(n: int) -> str:
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            answer = client.post(
+                "/v1/auth/login",
+                json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
+            )
+            answer.raise_for_status()
+            return str(answer.json()["access_token"])
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(login, range(count)))
+
+
+def gunicorn_peer(name: str, app: str, port: int, env: dict[str, str]) -> Component:
+    return Component(
+        name=name,
+        argv=[sys.executable, "-m", "gunicorn", "--config", "python:gunicorn_peer", app],
+        env={
+            **env,
+            "PEER_PORT": str(port),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(BENCH / "peers"), env.get("PYTHONPATH", "")])
+            ),
+        },
+        health_http=f"http://127.0.0.1:{port}/healthz",
+    )
+
+
+# --- load ----------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    scenario: str
+    round: int
+    wrk: dict[str, Any]
+    cpu_seconds: dict[str, float]
+    latency: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_wrk(
+    wrk: str, scenario: Scenario, port: int, seconds: float, tokens_file: Path
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "BENCH_METHOD": scenario.method,
+        "BENCH_PATH": scenario.path,
+        "BENCH_TOKENS": str(tokens_file) if scenario.kind != "ceiling" else "",
+        "BENCH_KEYS": "1" if scenario.fresh_keys else "0",
+        "BENCH_NONCE": uuid.uuid4().hex[:12],
+    }
+    if scenario.body:
+        env["BENCH_BODY"] = scenario.body
+    argv = [
+        wrk,
+        "-t2",
+        f"-c{scenario.connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "wrk" / "switchyard.lua"),
+        f"http://127.0.0.1:{port}{scenario.path}",
+    ]
+    output = subprocess.run(  # noqa: S603 - wrk against loopback
+        argv, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    line = next(row for row in output.splitlines() if row.startswith("BENCH_RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
+    return result
+
+
+def run_open(
+    scenario: Scenario, port: int, rate: float, seconds: float, tokens_file: Path
+) -> dict[str, Any]:
+    argv = [
+        sys.executable,
+        str(BENCH / "openload.py"),
+        "--port",
+        str(port),
+        "--path",
+        scenario.path,
+        "--method",
+        scenario.method,
+        "--rate",
+        f"{rate:.1f}",
+        "--duration",
+        str(seconds),
+    ]
+    if scenario.kind != "ceiling":
+        argv += ["--tokens", str(tokens_file)]
+    if scenario.body:
+        argv += ["--body", scenario.body]
+    if scenario.fresh_keys:
+        argv.append("--fresh-keys")
+    output = subprocess.run(  # noqa: S603 - our own generator against loopback
+        argv, capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+# --- checks and report -------------------------------------------------------------
+
+
+def payment_checks(payment_url: str) -> dict[str, int]:
+    """Zero double charges: each succeeded payment booked once, balances = entries."""
+    dsn = payment_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        checks = {
+            "payments": "SELECT count(*) FROM payments",
+            "payments_succeeded": "SELECT count(*) FROM payments WHERE status = 'succeeded'",
+            "payment_keys": (
+                "SELECT count(*) FROM idempotency_keys WHERE operation = 'CreatePayment'"
+            ),
+            "payments_not_booked_exactly_once": (
+                "SELECT count(*) FROM payments p WHERE p.status = 'succeeded' AND"
+                " (SELECT count(*) FROM ledger_transactions t WHERE t.reference_id = p.id) <> 1"
+            ),
+            "wallets_balance_not_sum_of_entries": (
+                "SELECT count(*) FROM balances b JOIN (SELECT account_id, sum(amount) AS s"
+                " FROM ledger_entries GROUP BY account_id) e ON e.account_id = b.account_id"
+                " WHERE b.amount <> e.s"
+            ),
+            "negative_wallets": "SELECT count(*) FROM balances WHERE amount < 0",
+        }
+        out: dict[str, int] = {}
+        for name, query in checks.items():
+            cursor.execute(query)
+            out[name] = int(cursor.fetchone()[0])
+    out["double_charges"] = (
+        out["payments_not_booked_exactly_once"]
+        + max(0, out["payments"] - out["payment_keys"])
+        + out["wallets_balance_not_sum_of_entries"]
+    )
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    postgres = subprocess.run(  # noqa: S603 - a system binary
+        [shutil.which("psql") or "/usr/bin/psql", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    redis = subprocess.run(  # noqa: S603 - a system binary
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "redis": redis.split(" sha=")[0],
+        "wrk": "wrk (Debian)",
+    }
+
+
+def summarise(scenario: Scenario, runs: list[Run]) -> dict[str, Any]:
+    requests = sum(run.wrk["requests"] for run in runs)
+    seconds = sum(run.wrk["duration_us"] for run in runs) / 1e6
+    statuses: dict[str, int] = {}
+    for run in runs:
+        for status, count in run.wrk["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    ok = sum(count for status, count in statuses.items() if status.startswith("2"))
+    cpu = {tier: sum(run.cpu_seconds.get(tier, 0.0) for run in runs) for tier in TIERS}
+    per_request = {tier: round(cpu[tier] * 1000 / max(ok, 1), 3) for tier in TIERS}
+    errors = {
+        "non_2xx": {s: c for s, c in statuses.items() if not s.startswith("2")},
+        "timeouts": sum(run.wrk["timeouts"] for run in runs),
+        "socket": sum(
+            run.wrk["connect_errors"] + run.wrk["read_errors"] + run.wrk["write_errors"]
+            for run in runs
+        ),
+    }
+    summary: dict[str, Any] = {
+        "key": scenario.key,
+        "title": scenario.title,
+        "connections": scenario.connections,
+        "rps": round(ok / seconds, 1),
+        "rps_by_round": [
+            round(
+                sum(c for s, c in run.wrk["statuses"].items() if s.startswith("2"))
+                / (run.wrk["duration_us"] / 1e6),
+                1,
+            )
+            for run in runs
+        ],
+        "ok": ok,
+        "requests": requests,
+        "errors": errors,
+        "closed_p50_ms": round(statistics.median(r.wrk["p50_us"] for r in runs) / 1000, 2),
+        "closed_p99_ms": round(max(r.wrk["p99_us"] for r in runs) / 1000, 2),
+        "closed_p999_ms": round(max(r.wrk["p999_us"] for r in runs) / 1000, 2),
+        "cpu_ms_per_request": per_request,
+        "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
+    }
+    latencies = [run.latency for run in runs if run.latency]
+    if latencies:
+        summary["open"] = {
+            "rate": [lat["rate"] for lat in latencies],
+            "p50_ms": round(statistics.median(lat["p50_ms"] for lat in latencies), 2),
+            "p99_ms": round(max(lat["p99_ms"] for lat in latencies), 2),
+            "p999_ms": round(max(lat["p999_ms"] for lat in latencies), 2),
+            "errors": sum(lat["errors"] for lat in latencies),
+            "non_2xx": sum(
+                c for lat in latencies for s, c in lat["statuses"].items() if not s.startswith("2")
+            ),
+            "late": sum(lat["late"] for lat in latencies),
+        }
+    unloaded = [run.extra["unloaded"] for run in runs if "unloaded" in run.extra]
+    if unloaded:
+        summary["unloaded"] = {
+            "rate": unloaded[0]["rate"],
+            "p50_ms": round(statistics.median(u["p50_ms"] for u in unloaded), 2),
+            "p99_ms": round(max(u["p99_ms"] for u in unloaded), 2),
+        }
+    return summary
+
+
+def add_ratios(summaries: dict[str, dict[str, Any]]) -> None:
+    ceiling = summaries["1"]["rps"]
+    for key, summary in summaries.items():
+        summary["ratio_to_ceiling"] = round(summary["rps"] / ceiling, 3)
+        peer = "2w" if SCENARIO_BY_KEY[key].kind == "write" else "2r"
+        if key not in ("1", "2r", "2w"):
+            summary["ratio_to_peer"] = round(summary["rps"] / summaries[peer]["rps"], 3)
+            summary["peer"] = peer
+
+
+SCENARIO_BY_KEY = {scenario.key: scenario for scenario in SCENARIOS}
+APP_TIER = {"1": "ceiling", "2r": "monolith", "2w": "monolith"}
+
+
+def targets(summaries: dict[str, dict[str, Any]], checks: dict[str, int]) -> dict[str, Any]:
+    s3, s5, s8 = summaries["3"], summaries["5"], summaries["8"]
+    ceiling_cpu = summaries["1"]["cpu_ms_per_request"]["ceiling"]
+    gateway_extra = round(s3["cpu_ms_per_request"]["gateway"] - ceiling_cpu, 3)
+    non_shed_5xx = sum(
+        count
+        for status, count in s8["errors"]["non_2xx"].items()
+        if status.startswith("5") and status != "503"
+    )
+    unloaded_p99 = s3.get("unloaded", {}).get("p99_ms", 0.0)
+    return {
+        "profile_read_vs_monolith": {
+            "value": s3["ratio_to_peer"],
+            "target": ">= 1.0",
+            "met": s3["ratio_to_peer"] >= 1.0,
+        },
+        "gateway_cpu_above_ceiling_ms": {
+            "value": gateway_extra,
+            "target": "<= 0.35",
+            "met": gateway_extra <= 0.35,
+        },
+        "payment_write_vs_monolith": {
+            "value": s5["ratio_to_peer"],
+            "target": ">= 0.6 with zero double charges",
+            "double_charges": checks["double_charges"],
+            "met": s5["ratio_to_peer"] >= 0.6 and checks["double_charges"] == 0,
+        },
+        "overload": {
+            "timeouts": s8["errors"]["timeouts"],
+            "socket_errors": s8["errors"]["socket"],
+            "5xx_other_than_503": non_shed_5xx,
+            "sheds_503_429": sum(
+                c for s, c in s8["errors"]["non_2xx"].items() if s in ("503", "429")
+            ),
+            "p99_ms": s8["closed_p99_ms"],
+            "unloaded_p99_ms": unloaded_p99,
+            "p99_ratio": round(s8["closed_p99_ms"] / unloaded_p99, 2) if unloaded_p99 else None,
+            "target": "0 timeouts, 0 non-shed 5xx, p99 <= 5x unloaded p99",
+            "met": s8["errors"]["timeouts"] == 0
+            and s8["errors"]["socket"] == 0
+            and non_shed_5xx == 0
+            and bool(unloaded_p99)
+            and s8["closed_p99_ms"] <= 5 * unloaded_p99,
+        },
+    }
+
+
+def table(summaries: dict[str, dict[str, Any]]) -> str:
+    header = (
+        "| # | scenario | conns | req/s | x ceiling | x peer | p50 ms | p99 ms | p99.9 ms "
+        "| errors | CPU ms/req: app/gw | auth | profile | payment | rec | workers | pg "
+        "| redis | total |"
+    )
+    lines = [header, "|" + " --- |" * 19]
+    for key, s in summaries.items():
+        cpu = s["cpu_ms_per_request"]
+        app = cpu[APP_TIER.get(key, "gateway")]
+        latency = s.get("open") or {
+            "p50_ms": s["closed_p50_ms"],
+            "p99_ms": s["closed_p99_ms"],
+            "p999_ms": s["closed_p999_ms"],
+        }
+        error_count = (
+            sum(s["errors"]["non_2xx"].values()) + s["errors"]["timeouts"] + s["errors"]["socket"]
+        )
+        lines.append(
+            f"| {key} | {s['title']} | {s['connections']} | {s['rps']:.0f} "
+            f"| {s['ratio_to_ceiling']:.2f} | {s.get('ratio_to_peer', float('nan')):.2f} "
+            f"| {latency['p50_ms']:.1f} | {latency['p99_ms']:.1f} | {latency['p999_ms']:.1f} "
+            f"| {error_count} | {app:.2f} | {cpu['auth']:.2f} | {cpu['profile']:.2f} "
+            f"| {cpu['payment']:.2f} | {cpu['recommendation']:.2f} | {cpu['workers']:.2f} "
+            f"| {cpu['postgres']:.2f} | {cpu['redis']:.2f} | {s['cpu_ms_per_request_total']:.2f} |"
+        )
+    return "\n".join(lines).replace("| nan |", "| - |")
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def main() -> int:  # noqa: PLR0915 - one linear run
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a ~2 minute smoke run")
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--top-ups", type=int, default=5, help="top-ups per user (2 entries each)")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--seconds", type=float, help="seconds per run")
+    parser.add_argument("--tokens", type=int, help="users logged in to send requests")
+    parser.add_argument("--only", default="", help="comma-separated scenario keys (debugging)")
+    parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    args = parser.parse_args()
+    users = args.users or (10_000 if args.quick else 100_000)
+    rounds = args.rounds or (2 if args.quick else 3)
+    seconds = args.seconds or (3.0 if args.quick else 10.0)
+    token_count = min(users, args.tokens or (200 if args.quick else 1000))
+    scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only.split(",")]
+
+    wrk = ensure_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    redis, redis_port = start_redis(workdir)
+    urls: dict[str, str] = {}
+    platform_ = Platform([], output=None)
+    began = time.monotonic()
+    try:
+        urls = create_databases(POSTGRES_URL)
+        env = {
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "AUTH_ARGON2_TIME_COST": "1",
+            "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
+            "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+            "OTEL_SDK_DISABLED": "true",
+            **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
+        }
+        ports = {name: free_port() for name in (*SERVICES, "gateway")}
+        config = PlatformConfig(ports=ports, data_dir=workdir / "data", extra_env=env)
+        base_env = config.base_env()
+        migrate(base_env)
+        counts = seed(
+            auth_url=urls["auth"],
+            profile_url=urls["profile"],
+            payment_url=urls["payment"],
+            users=users,
+            top_ups_per_user=args.top_ups,
+        )
+        print(
+            f"bench: seeded {counts.users} users, profiles and wallets, "
+            f"{counts.ledger_entries} ledger entries in {time.monotonic() - began:.0f}s",
+            flush=True,
+        )
+        components = platform_components(config)
+        cold_profile, cold_gateway = free_port(), free_port()
+        ceiling_port, monolith_port = free_port(), free_port()
+        components += [
+            Component(
+                name="profile-cold",
+                argv=[sys.executable, "-m", "profile_service", "serve"],
+                env={
+                    **base_env,
+                    "PROFILE_PORT": str(cold_profile),
+                    "PROFILE_CACHE_TTL_SECONDS": "0.001",
+                },
+                health_grpc=f"127.0.0.1:{cold_profile}",
+            ),
+            Component(
+                name="gateway-cold",
+                argv=[sys.executable, "-m", "gateway"],
+                env={
+                    **base_env,
+                    "GATEWAY_PORT": str(cold_gateway),
+                    "PROFILE_TARGET": f"127.0.0.1:{cold_profile}",
+                },
+                health_http=f"http://127.0.0.1:{cold_gateway}/healthz",
+            ),
+            gunicorn_peer("ceiling", "ceiling:app", ceiling_port, base_env),
+            gunicorn_peer(
+                "monolith",
+                "monolith:create_app()",
+                monolith_port,
+                {
+                    **base_env,
+                    "MONOLITH_PROFILE_DATABASE_URL": urls["profile"],
+                    "MONOLITH_PAYMENT_DATABASE_URL": urls["payment"],
+                    "MONOLITH_JWKS_URL": f"http://127.0.0.1:{ports['gateway']}/v1/auth/jwks",
+                },
+            ),
+        ]
+        platform_log = (workdir / "platform.log").open("w")
+        platform_ = Platform(components, output=platform_log)
+        platform_.start(timeout=120)
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        tokens = login_tokens(gateway, token_count)
+        tokens_file = workdir / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+        pids = {name: process.pid for name, process in platform_.processes.items()}
+        roots = {
+            "gateway": [pids["gateway"], pids["gateway-cold"]],
+            "auth": [pids["auth"]],
+            "profile": [pids["profile"], pids["profile-cold"]],
+            "payment": [pids["payment"]],
+            "recommendation": [pids["recommendation"]],
+            "workers": [
+                pids[name]
+                for name in ("relay", "auth-relay", "profile-worker", "recommendation-worker")
+                if name in pids
+            ],
+            "ceiling": [pids["ceiling"]],
+            "monolith": [pids["monolith"]],
+        }
+        meter = CpuMeter(roots)
+        port_of = {
+            "gateway": ports["gateway"],
+            "gateway-cold": cold_gateway,
+            "ceiling": ceiling_port,
+            "monolith": monolith_port,
+        }
+        print(
+            f"bench: platform up, {len(tokens)} tokens; warming up "
+            f"({time.monotonic() - began:.0f}s)",
+            flush=True,
+        )
+        for scenario in scenarios:
+            run_wrk(wrk, scenario, port_of[scenario.port_name], 2, tokens_file)
+        runs: dict[str, list[Run]] = {scenario.key: [] for scenario in scenarios}
+        for round_ in range(1, rounds + 1):
+            for scenario in scenarios:
+                port = port_of[scenario.port_name]
+                time.sleep(0.5)
+                before = meter.snapshot()
+                result = run_wrk(wrk, scenario, port, seconds, tokens_file)
+                cpu = CpuMeter.seconds(before, meter.snapshot())
+                run = Run(scenario.key, round_, result, cpu)
+                ok = sum(c for s, c in result["statuses"].items() if s.startswith("2"))
+                rps = ok / (result["duration_us"] / 1e6)
+                if scenario.latency_run:
+                    time.sleep(0.5)
+                    run.latency = run_open(
+                        scenario, port, max(10.0, min(rps * 0.5, 2500.0)), seconds, tokens_file
+                    )
+                if scenario.key == "3":
+                    run.extra["unloaded"] = run_open(
+                        scenario, port, 100.0, min(seconds, 5.0), tokens_file
+                    )
+                runs[scenario.key].append(run)
+                print(
+                    f"bench: round {round_} scenario {scenario.key:>2}: {rps:8.0f} req/s"
+                    + (f", open p99 {run.latency['p99_ms']} ms" if run.latency else ""),
+                    flush=True,
+                )
+        summaries = {
+            scenario.key: summarise(scenario, runs[scenario.key]) for scenario in scenarios
+        }
+        checks = payment_checks(urls["payment"])
+        report: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "git_commit": subprocess.run(
+                ["git", "rev-parse", "HEAD"],  # noqa: S607
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip(),
+            "machine": machine(),
+            "settings": {
+                "quick": args.quick,
+                "users": users,
+                "ledger_entries": counts.ledger_entries,
+                "tokens": len(tokens),
+                "rounds": rounds,
+                "seconds_per_run": seconds,
+                "wrk_threads": 2,
+                "open_model": "bench/openload.py, rate = 0.5 x the closed-model req/s of the"
+                " same round (capped at 2500/s), 64 connections, latency from due time",
+                "gateway_workers": os.environ.get("GATEWAY_WORKERS", "2 (default)"),
+                "gateway_threads": os.environ.get("GATEWAY_THREADS", "8 (default)"),
+                "log_level": "WARNING",
+            },
+            "scenarios": summaries,
+            "payment_checks": checks,
+        }
+        if {"1", "2r", "2w", "3", "5", "8"} <= set(summaries):
+            add_ratios(summaries)
+            report["targets"] = targets(summaries, checks)
+            rendered = table(summaries)
+        else:
+            rendered = json.dumps(summaries, indent=1)
+        report["runs"] = [run.__dict__ for scenario_runs in runs.values() for run in scenario_runs]
+        report["elapsed_seconds"] = round(time.monotonic() - began)
+        results = BENCH / "results"
+        results.mkdir(exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = f"{stamp}{'-quick' if args.quick else ''}"
+        (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+        (results / f"{name}.md").write_text(rendered + "\n")
+        print("\n" + rendered + "\n")
+        print(json.dumps({"targets": report.get("targets"), "payment_checks": checks}, indent=1))
+        print(f"\nbench: wrote bench/results/{name}.json ({report['elapsed_seconds']}s)")
+        return 0
+    except BaseException:
+        log = workdir / "platform.log"
+        if log.exists():
+            print("bench: the platform's last output:\n" + log.read_text()[-4000:], file=sys.stderr)
+        raise
+    finally:
+        platform_.stop()
+        redis.terminate()
+        redis.wait(timeout=10)
+        if urls and not args.keep:
+            drop_databases(POSTGRES_URL, urls.values())
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
