@@ -8,8 +8,10 @@ googleapis-common-protos wheel, well-known types from grpcio-tools.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import grpc_tools
@@ -28,11 +30,23 @@ def _plugin(name: str) -> str:
     return found
 
 
-def main() -> int:
+def _swap_in(staging: Path) -> None:
+    fresh = {path.relative_to(staging) for path in staging.rglob("*_pb2*.py*")}
+    for path in fresh:
+        target = PACKAGE_ROOT.parent / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / path, target)
     for stale in PACKAGE_ROOT.rglob("*_pb2*.py*"):
-        stale.unlink()
+        if stale.relative_to(PACKAGE_ROOT.parent) not in fresh:
+            stale.unlink()
+
+
+def main() -> int:
     proto_files = sorted(str(p.relative_to(PROTOS_ROOT)) for p in PACKAGE_ROOT.rglob("*.proto"))
     googleapis_root = Path(annotations_pb2.__file__).resolve().parents[2]
+    # Generated into a staging folder, then moved in file by file (os.replace is
+    # atomic), so processes that import the code meanwhile never see it missing.
+    staging = Path(tempfile.mkdtemp(prefix="protos-", dir=PROTOS_ROOT))
     well_known_root = Path(grpc_tools.__file__).resolve().parent / "_proto"
     args = [
         "grpc_tools.protoc",
@@ -41,14 +55,18 @@ def main() -> int:
         f"--proto_path={well_known_root}",
         f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
         f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
-        f"--python_out={PROTOS_ROOT}",
-        f"--grpc_python_out={PROTOS_ROOT}",
-        f"--mypy_out=quiet:{PROTOS_ROOT}",
-        f"--mypy_grpc_out=quiet:{PROTOS_ROOT}",
+        f"--python_out={staging}",
+        f"--grpc_python_out={staging}",
+        f"--mypy_out=quiet:{staging}",
+        f"--mypy_grpc_out=quiet:{staging}",
         *proto_files,
     ]
-    if protoc.main(args) != 0:
-        return 1
+    try:
+        if protoc.main(args) != 0:
+            return 1
+        _swap_in(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     for folder in [PACKAGE_ROOT, *(p for p in PACKAGE_ROOT.rglob("*") if p.is_dir())]:
         if folder.name != "__pycache__":
             (folder / "__init__.py").touch()
