@@ -76,7 +76,7 @@ image-check: install ## Build every image with podman and run each read-only, no
 	$(PY) k8s/images/image_check.py
 
 .PHONY: bench
-bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=--quick: ~2 min)
+bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=--quick: ~3 min)
 	$(PY) bench/bench.py $(BENCH_ARGS)
 
 .PHONY: clean

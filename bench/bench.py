@@ -25,7 +25,7 @@ Prints one table and writes bench/results/<UTC time>.json (+ latest.json and
 latest.md) with the machine description.
 
     .venv/bin/python bench/bench.py            # ~12 minutes: 100k users, 1M ledger entries
-    .venv/bin/python bench/bench.py --quick    # ~2 minutes smoke run: 10k users, 100k entries
+    .venv/bin/python bench/bench.py --quick    # ~3 minutes smoke run: 10k users, 100k entries
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgres@127.0.0.1:5432; fresh
 databases are created and dropped), `redis-server` on PATH, and wrk (installed
@@ -623,7 +623,7 @@ def table(summaries: dict[str, dict[str, Any]]) -> str:
 
 def main() -> int:  # noqa: PLR0915 - one linear run
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a ~2 minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="a ~3 minute smoke run")
     parser.add_argument("--users", type=int)
     parser.add_argument("--top-ups", type=int, default=5, help="top-ups per user (2 entries each)")
     parser.add_argument("--rounds", type=int)
