@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cachetools import TLRUCache
 
 from gateway.problems import ApiError
 from gateway.revocation import RevocationCheck
@@ -147,12 +148,28 @@ class TokenVerifier:
         audience: str,
         leeway: float = 10.0,
         revocations: RevocationCheck | None = None,
+        *,
+        verified_cache_size: int = 10_000,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
         self._revocations = revocations
+        # Tokens already verified by this worker, until their own expiry: a
+        # client sends the same token on every request, and decoding plus the
+        # Ed25519 check were the largest part of the gateway's CPU per request
+        # (bench/CAPACITY.md). Keyed by the whole token, signature included;
+        # revocation is still checked on every request.
+        self._verified: TLRUCache[str, VerifiedToken] = TLRUCache(
+            maxsize=verified_cache_size, ttu=self._until_expiry
+        )
+        self._verified_lock = threading.Lock()
+
+    def _until_expiry(self, _token: str, verified: VerifiedToken, now: float) -> float:
+        exp = verified.claims.get("exp")
+        seconds_left = float(exp) + self._leeway - time.time() if isinstance(exp, int) else 0.0
+        return now + max(0.0, seconds_left)
 
     def verify_header(self, header: str | None) -> VerifiedToken:
         if not header:
@@ -165,6 +182,21 @@ class TokenVerifier:
         return self.verify(token.strip())
 
     def verify(self, token: str) -> VerifiedToken:
+        with self._verified_lock:
+            verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify_signature_and_claims(token)
+            with self._verified_lock:
+                self._verified[token] = verified
+        if self._revocations is not None:
+            session_id = verified.session_id
+            if session_id is None or len(session_id) > 128:
+                raise unauthenticated("the access token names no session")
+            if self._revocations.is_revoked(session_id):
+                raise unauthenticated("the session of this access token has ended")
+        return verified
+
+    def _verify_signature_and_claims(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -201,11 +233,4 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > 128:
             raise unauthenticated("the access token has no valid subject")
-        verified = VerifiedToken(user_id=subject, claims=claims)
-        if self._revocations is not None:
-            session_id = verified.session_id
-            if session_id is None or len(session_id) > 128:
-                raise unauthenticated("the access token names no session")
-            if self._revocations.is_revoked(session_id):
-                raise unauthenticated("the session of this access token has ended")
-        return verified
+        return VerifiedToken(user_id=subject, claims=claims)

@@ -219,3 +219,49 @@ def test_no_keys_and_auth_down_is_503(
 
 def test_pyjwt_has_eddsa_support() -> None:
     assert jwt.algorithms.has_crypto
+
+
+def test_a_verified_token_is_not_decoded_again(
+    verifier: TokenVerifier, make_token: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = make_token()
+    first = verifier.verify(token)
+    decodes: list[str] = []
+    monkeypatch.setattr(
+        "gateway.tokens.jwt.decode", lambda *args, **kwargs: decodes.append("decode")
+    )
+    assert verifier.verify(token) == first
+    assert decodes == []
+
+
+def test_a_cached_token_still_expires(
+    verifier: TokenVerifier, make_token: Callable[..., str]
+) -> None:
+    # leeway is 5 s: a token expiring in -4 s is accepted, then must stop being so.
+    token = make_token(exp_in=-4)
+    verifier.verify(token)
+    time.sleep(1.2)
+    assert_401(verifier, token)
+
+
+def test_a_cached_token_is_still_checked_for_revocation(
+    source: FakeJwksSource, clock: Clock, make_token: Callable[..., str]
+) -> None:
+    revoked: set[str] = set()
+
+    class Revocations:
+        def is_revoked(self, session_id: str) -> bool:
+            return session_id in revoked
+
+    cache = JwksCache(source, ttl=300, min_interval=30, clock=clock)
+    verifier = TokenVerifier(
+        cache,
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        leeway=5,
+        revocations=Revocations(),  # type: ignore[arg-type]
+    )
+    token = make_token(sid="session-1")
+    verifier.verify(token)
+    revoked.add("session-1")
+    assert_401(verifier, token)
