@@ -62,13 +62,12 @@ def mark_draining(app: Flask) -> None:
     state_of(app).draining.set()
 
 
+_AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
+
+
 def _jwks_fetcher(backend: Backend, timeout: float) -> Any:
     def fetch() -> list[dict[str, str]]:
-        call = backend.channel().unary_unary(
-            "/switchyard.auth.v1.AuthService/GetJwks",
-            request_serializer=auth_pb2.GetJwksRequest.SerializeToString,
-            response_deserializer=auth_pb2.GetJwksResponse.FromString,
-        )
+        call = backend.unary_call(_AUTH_SERVICE.methods_by_name["GetJwks"])
         response: auth_pb2.GetJwksResponse = call(auth_pb2.GetJwksRequest(), timeout=timeout)
         return [
             json_format.MessageToDict(key, preserving_proto_field_name=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 from flask import Request, Response, g, request
-from google.protobuf import message, message_factory
+from google.protobuf import message
 from switchyard_kit import (
     CLIENT_ADDRESS_KEY,
     IDEMPOTENCY_KEY,
@@ -92,8 +92,6 @@ def make_view(
     default_timeout_ms: int,
 ) -> Callable[..., Response]:
     """The Flask view of `route`: check the caller, build the request, call, answer."""
-    request_class = message_factory.GetMessageClass(route.method.input_type)
-    response_class = message_factory.GetMessageClass(route.method.output_type)
     timeout = route.timeout_seconds(default_timeout_ms)
     guard = guard_for(backend)
     method_name = route.method.name
@@ -108,11 +106,7 @@ def make_view(
         metadata = _metadata(route, user_id, session_id)
         body = _body() if route.body else b""
         rpc_request = build_request(route, route.path.bindings(view_args), request.args, body)
-        call = backend.channel().unary_unary(
-            route.rpc_path,
-            request_serializer=request_class.SerializeToString,
-            response_deserializer=response_class.FromString,
-        )
+        call = backend.unary_call(route.method)
         try:
             rpc_response: message.Message = guard.call(
                 lambda: call(rpc_request, timeout=timeout, metadata=tuple(metadata))

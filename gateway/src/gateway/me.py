@@ -110,6 +110,9 @@ class _Bound:
     part: MePart
     route: HttpRoute
     backend: Backend
+    # Every part is fetched with an empty request (the caller is in metadata),
+    # built once and only ever serialized.
+    request: message.Message
 
 
 def _bind(routes: Sequence[HttpRoute], backends: Mapping[str, Backend]) -> list[_Bound]:
@@ -118,7 +121,8 @@ def _bind(routes: Sequence[HttpRoute], backends: Mapping[str, Backend]) -> list[
     for part in PARTS:
         route = by_rpc.get(part.rpc)
         if route is not None and route.backend in backends:
-            bound.append(_Bound(part, route, backends[route.backend]))
+            request = message_factory.GetMessageClass(route.method.input_type)()
+            bound.append(_Bound(part, route, backends[route.backend], request))
     return bound
 
 
@@ -130,16 +134,10 @@ def _fetch(
     timeout = min(remaining, route.timeout_seconds(default_ms))
     if timeout <= 0:
         raise TimeoutError("no time left")
-    request_class = message_factory.GetMessageClass(route.method.input_type)
-    response_class = message_factory.GetMessageClass(route.method.output_type)
-    call = bound.backend.channel().unary_unary(
-        route.rpc_path,
-        request_serializer=request_class.SerializeToString,
-        response_deserializer=response_class.FromString,
-    )
+    call = bound.backend.unary_call(route.method)
     try:
         response: message.Message = guard_for(bound.backend).call(
-            lambda: call(request_class(), timeout=timeout, metadata=metadata)
+            lambda: call(bound.request, timeout=timeout, metadata=metadata)
         )
     except grpc.RpcError as error:
         code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -12,18 +12,16 @@ from switchyard_kit import Backend
 from gateway.revocation import PolledRevocations, RedisRevocations, RevocationCheck, RevokedSince
 from gateway.settings import GatewaySettings
 
-LIST_REVOKED_SESSIONS = "/switchyard.auth.v1.AuthService/ListRevokedSessions"
+LIST_REVOKED_SESSIONS = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].methods_by_name[
+    "ListRevokedSessions"
+]
 
 
 def revoked_sessions_fetcher(backend: Backend, timeout: float) -> RevokedSince:
     """AuthService.ListRevokedSessions over the auth backend's channel."""
 
     def fetch(since: float | None) -> tuple[Sequence[tuple[str, float]], float]:
-        call = backend.channel().unary_unary(
-            LIST_REVOKED_SESSIONS,
-            request_serializer=auth_pb2.ListRevokedSessionsRequest.SerializeToString,
-            response_deserializer=auth_pb2.ListRevokedSessionsResponse.FromString,
-        )
+        call = backend.unary_call(LIST_REVOKED_SESSIONS)
         request = auth_pb2.ListRevokedSessionsRequest()
         if since is not None:
             stamp = Timestamp()

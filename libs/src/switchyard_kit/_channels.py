@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from google.protobuf import descriptor, descriptor_pb2
+from google.protobuf import descriptor, descriptor_pb2, message_factory
 from opentelemetry.instrumentation.grpc import client_interceptor
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
@@ -146,6 +146,8 @@ class Backend:
         self._channel: grpc.Channel | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        # One callable per method, reused for every call on the current channel.
+        self._calls: dict[str, grpc.UnaryUnaryMultiCallable[Any, Any]] = {}
 
     def channel(self) -> grpc.Channel:
         """This process's channel, made on first use (and again after a fork)."""
@@ -159,7 +161,34 @@ class Backend:
                     clamped = grpc.intercept_channel(raw, DeadlineClampInterceptor())
                     self._channel = intercept_channel(clamped, client_interceptor())  # type: ignore[no-untyped-call]
                     self._pid = pid
+                    self._calls = {}
         return self._channel
+
+    def unary_call(
+        self, method: descriptor.MethodDescriptor
+    ) -> grpc.UnaryUnaryMultiCallable[Any, Any]:
+        """The callable of one unary method of this backend, made once per channel.
+
+        Example::
+
+            call = profiles.unary_call(GetMyProfile_descriptor)
+            response = call(request, timeout=2.0, metadata=metadata)
+        """
+        channel = self.channel()
+        path = f"/{method.containing_service.full_name}/{method.name}"
+        call = self._calls.get(path)
+        if call is None:
+            call = channel.unary_unary(
+                path,
+                request_serializer=message_factory.GetMessageClass(
+                    method.input_type
+                ).SerializeToString,
+                response_deserializer=message_factory.GetMessageClass(
+                    method.output_type
+                ).FromString,
+            )
+            self._calls[path] = call
+        return call
 
     def close(self) -> None:
         with self._lock:
