@@ -62,7 +62,12 @@ from switchyard_kit._settings import (
     load_settings,
     require_real_secret,
 )
-from switchyard_kit._telemetry import Telemetry, flush_telemetry, setup_telemetry
+from switchyard_kit._telemetry import (
+    Telemetry,
+    flush_telemetry,
+    setup_telemetry,
+    tracing_enabled,
+)
 
 __all__ = [
     "CLIENT_ADDRESS_KEY",
@@ -116,6 +121,7 @@ __all__ = [
     "status_details",
     "stop_event_on_signals",
     "to_rpc_status",
+    "tracing_enabled",
     "track_pool",
     "upgrade_database",
     "user_id_var",

@@ -6,9 +6,10 @@ comes from the proto itself: only methods marked `idempotency_level =
 NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE.
 
 Every channel carries two interceptors: OpenTelemetry's (a client span, and
-the W3C `traceparent` in the call's metadata) and the deadline clamp (a call
-made while serving an RPC never outlives that RPC's deadline, whatever
-timeout the caller passed).
+the W3C `traceparent` in the call's metadata; left out when
+`OTEL_SDK_DISABLED` is true) and the deadline clamp (a call made while
+serving an RPC never outlives that RPC's deadline, whatever timeout the
+caller passed).
 
 No client-side health checking: its Watch stream would hold one of the
 server's `maximum_concurrent_rpcs` per client connection for good. Draining
@@ -31,6 +32,7 @@ from opentelemetry.instrumentation.grpc import client_interceptor
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
 from switchyard_kit._errors import DomainError
+from switchyard_kit._telemetry import tracing_enabled
 
 # The monotonic time by which the RPC being served must be answered (set by
 # the server interceptor for the handler's thread); None outside an RPC.
@@ -158,8 +160,10 @@ class Backend:
                     config = ("grpc.service_config", service_config(self.service))
                     options = [*CLIENT_OPTIONS, config]
                     raw = grpc.insecure_channel(self.target, options=options)
-                    clamped = grpc.intercept_channel(raw, DeadlineClampInterceptor())
-                    self._channel = intercept_channel(clamped, client_interceptor())  # type: ignore[no-untyped-call]
+                    channel = grpc.intercept_channel(raw, DeadlineClampInterceptor())
+                    if tracing_enabled():
+                        channel = intercept_channel(channel, client_interceptor())  # type: ignore[no-untyped-call]
+                    self._channel = channel
                     self._pid = pid
                     self._calls = {}
         return self._channel

@@ -17,6 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from switchyard_kit._metrics import track_pool
 from switchyard_kit._settings import ServiceSettings
+from switchyard_kit._telemetry import tracing_enabled
 
 logger = logging.getLogger("switchyard.db")
 
@@ -36,7 +37,10 @@ def _trace(engine: Engine) -> Engine:
     """SQL spans for every statement of `engine` (OpenTelemetry's SQLAlchemy
     tracer). Hooked per engine rather than with SQLAlchemyInstrumentor, whose
     global patching imports sqlalchemy.ext.asyncio (greenlet) and refuses
-    SQLAlchemy 2.1 by its declared range; the engine events are the same."""
+    SQLAlchemy 2.1 by its declared range; the engine events are the same.
+    Not hooked at all when tracing is disabled (OTEL_SDK_DISABLED)."""
+    if not tracing_enabled():
+        return engine
     EngineTracer(  # type: ignore[no-untyped-call]
         trace.get_tracer("switchyard_kit.database"),
         engine,

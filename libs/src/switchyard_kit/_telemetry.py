@@ -11,8 +11,8 @@ With no exporter configured, spans are still made (trace and span ids reach
 the logs and the W3C `traceparent` reaches the next service) but nothing is
 exported and nothing fails. gRPC spans come from the kit's own server and
 channel interceptors, SQL spans from the tracer every kit engine gets (all
-always installed, recording once a provider is set); Redis spans from the
-Redis instrumentation, switched on here. Call `setup_telemetry` once per
+installed unless `OTEL_SDK_DISABLED` is true, recording once a provider is
+set); Redis spans from the Redis instrumentation, switched on here. Call `setup_telemetry` once per
 process before the database is built; under gunicorn, in `post_fork`, since
 the span exporter's thread must belong to the worker, not the master.
 """
@@ -163,6 +163,14 @@ def _setup_sentry(service: str, environ: Mapping[str, str]) -> bool:
     return True
 
 
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """False when `OTEL_SDK_DISABLED` is true: then no instrumentation is
+    installed at all (the kit's gRPC interceptors, SQL and Flask hooks), since
+    even non-recording spans cost a few percent of every request."""
+    env = os.environ if environ is None else environ
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() not in _TRUE
+
+
 def setup_telemetry(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -184,7 +192,7 @@ def setup_telemetry(
     with _lock:
         if _current is not None and _current.pid == os.getpid():
             return _current
-        disabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE
+        disabled = not tracing_enabled(env)
         provider: TracerProvider | None = None
         names: tuple[str, ...] = ()
         if not disabled:
