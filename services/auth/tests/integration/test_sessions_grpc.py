@@ -11,7 +11,7 @@ import grpc
 import jwt
 import pytest
 import redis
-from auth_service.adapters.revocations import revoked_session_key
+from auth_service.adapters.revocations import REVOCATION_STREAM, revoked_session_key
 from auth_service.adapters.tables import audit_events, outbox, users
 from auth_service.bootstrap import relay_from
 from google.rpc import error_details_pb2
@@ -87,6 +87,12 @@ def test_revocations_reach_redis_and_the_revocation_list(start_auth, redis_url) 
     assert client.exists(revoked_session_key(other_sid)) == 1
     ttl = client.ttl(revoked_session_key(other_sid))
     assert 900 < ttl <= 900 + 30 + 60
+    # ...and on the stream every gateway worker follows.
+    published = [
+        fields[b"session_id"].decode()
+        for _id, fields in client.xrevrange(REVOCATION_STREAM, count=200)
+    ]
+    assert other_sid in published
     client.close()
     listing = server.stub.ListRevokedSessions(auth_pb2.ListRevokedSessionsRequest(), timeout=5)
     assert other_sid in {s.session_id for s in listing.sessions}
