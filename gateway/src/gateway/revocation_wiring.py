@@ -9,7 +9,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from switchyard.auth.v1 import auth_pb2
 from switchyard_kit import Backend
 
-from gateway.revocation import PolledRevocations, RedisRevocations, RevocationCheck, RevokedSince
+from gateway.revocation import (
+    PolledRevocations,
+    RedisRevocations,
+    RevocationCheck,
+    RevokedSince,
+    StreamedRevocations,
+)
 from gateway.settings import GatewaySettings
 
 LIST_REVOKED_SESSIONS = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].methods_by_name[
@@ -38,8 +44,10 @@ def revoked_sessions_fetcher(backend: Backend, timeout: float) -> RevokedSince:
 
 
 def build_revocation_check(settings: GatewaySettings, auth: Backend) -> RevocationCheck | None:
-    """Redis when REDIS_URL is set (polling auth while Redis fails), polling
-    auth otherwise; None when GATEWAY_REVOCATION_CHECK is off."""
+    """With REDIS_URL: auth's revocation stream followed into a local set (or,
+    with GATEWAY_REVOCATION_STREAM off, one Redis lookup per request), polling
+    auth while Redis fails; without it, polling auth. None when
+    GATEWAY_REVOCATION_CHECK is off."""
     if not settings.revocation_check:
         return None
     polled = PolledRevocations(
@@ -47,6 +55,11 @@ def build_revocation_check(settings: GatewaySettings, auth: Backend) -> Revocati
         poll_interval=settings.revocation_poll_interval_seconds,
         lookback=settings.revocation_lookback_seconds,
     )
-    if settings.redis_url:
-        return RedisRevocations(settings.redis_url, fallback=polled)
-    return polled
+    if not settings.redis_url:
+        return polled
+    per_request = RedisRevocations(settings.redis_url, fallback=polled)
+    if not settings.revocation_stream:
+        return per_request
+    return StreamedRevocations(
+        settings.redis_url, fallback=per_request, lookback=settings.revocation_lookback_seconds
+    )

@@ -39,10 +39,14 @@ class GatewaySettings(CommonSettings):
     # ...and a token with an unknown kid refetches them at most this often.
     jwks_refetch_min_interval_seconds: float = Field(default=30.0, ge=0)
     jwks_fetch_timeout_seconds: float = Field(default=2.0, gt=0)
-    # Revoked sessions (logout etc.): checked in Redis (REDIS_URL) on every
-    # authenticated request; without Redis, or while it fails, polled from
-    # AuthService.ListRevokedSessions at most this often (the revocation bound).
+    # Revoked sessions (logout etc.), with Redis (REDIS_URL): each worker
+    # follows auth's revocation stream into a local set (bound: milliseconds);
+    # with revocation_stream off, one EXISTS per authenticated request instead
+    # (bound: immediate, for a Redis round trip per request). Without Redis,
+    # or while it fails, polled from AuthService.ListRevokedSessions at most
+    # every revocation_poll_interval_seconds (the revocation bound then).
     revocation_check: bool = True
+    revocation_stream: bool = True
     revocation_poll_interval_seconds: float = Field(default=2.0, gt=0, le=60)
     # Revocations are remembered this long: at least the access-token TTL plus leeway.
     revocation_lookback_seconds: float = Field(default=1200.0, gt=0)

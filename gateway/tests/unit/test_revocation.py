@@ -1,16 +1,23 @@
-"""Revoked sessions: the polled list (no Redis), Redis with its fallback, and
-the verifier refusing a revoked session's access token."""
+"""Revoked sessions: the polled list (no Redis), Redis per request with its
+fallback, the followed revocation stream, and the verifier refusing a revoked
+session's access token."""
 
 from __future__ import annotations
 
 import socket
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 import redis
 from gateway.problems import ApiError
-from gateway.revocation import REVOKED_SESSION_PREFIX, PolledRevocations, RedisRevocations
+from gateway.revocation import (
+    REVOKED_SESSION_PREFIX,
+    PolledRevocations,
+    RedisRevocations,
+    StreamedRevocations,
+)
 from gateway.tokens import JwksCache, TokenVerifier
 
 ISSUER = "switchyard-auth"
@@ -138,3 +145,85 @@ def test_the_verifier_refuses_a_revoked_session(jwks, make_token) -> None:
     assert error.value.status == 401
     with pytest.raises(ApiError):
         verifier.verify(make_token(sid=None))  # a token without a session is refused
+
+
+class CountingCheck(SetCheck):
+    """A fallback that says which sessions it was asked about."""
+
+    def __init__(self, revoked: set[str]) -> None:
+        super().__init__(revoked)
+        self.asked: list[str] = []
+
+    def is_revoked(self, session_id: str) -> bool:
+        self.asked.append(session_id)
+        return super().is_revoked(session_id)
+
+
+def _eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def _revoke(client: redis.Redis, stream: str, session_id: str, entry_id: str = "*") -> None:
+    """What auth's publisher appends (auth_service.adapters.revocations)."""
+    fields = {"session_id": session_id, "revoked_at": str(int(time.time()))}
+    client.xadd(stream, fields, id=entry_id)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def stream_client(redis_url: str) -> Iterator[tuple[redis.Redis, str]]:
+    client = redis.Redis.from_url(redis_url)
+    stream = f"test-revocations-{uuid.uuid4().hex[:12]}"
+    yield client, stream
+    client.delete(stream)
+    client.close()
+
+
+@pytest.mark.redis
+def test_the_followed_stream_answers_from_memory(redis_url: str, stream_client) -> None:
+    client, stream = stream_client
+    before, after = str(uuid.uuid4()), str(uuid.uuid4())
+    _revoke(client, stream, before)
+    fallback = CountingCheck(set())
+    check = StreamedRevocations(redis_url, fallback, lookback=1200, stream=stream)
+    try:
+        check.is_revoked("warm-up")  # starts the reader; the fallback answers meanwhile
+        _eventually(lambda: check.live)
+        asked = len(fallback.asked)
+        assert check.is_revoked(before)  # loaded at start
+        assert not check.is_revoked(str(uuid.uuid4()))
+        _revoke(client, stream, after)
+        _eventually(lambda: check.is_revoked(after), timeout=2.0)
+        assert len(fallback.asked) == asked  # answered locally, no lookup per request
+    finally:
+        check.close()
+
+
+@pytest.mark.redis
+def test_revocations_older_than_the_lookback_are_not_loaded(redis_url: str, stream_client) -> None:
+    client, stream = stream_client
+    old = str(uuid.uuid4())
+    an_hour_ago_ms = int((time.time() - 3600) * 1000)
+    _revoke(client, stream, old, entry_id=f"{an_hour_ago_ms}-0")
+    check = StreamedRevocations(redis_url, CountingCheck(set()), lookback=1200, stream=stream)
+    try:
+        check.is_revoked("warm-up")
+        _eventually(lambda: check.live)
+        assert not check.is_revoked(old)
+    finally:
+        check.close()
+
+
+def test_without_a_live_stream_the_fallback_answers() -> None:
+    fallback = CountingCheck({"s1"})
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    check = StreamedRevocations(url, fallback, lookback=1200, stream="unreachable")
+    try:
+        assert check.is_revoked("s1")
+        assert not check.is_revoked("s2")
+        assert fallback.asked == ["s1", "s2"]
+        assert not check.live
+    finally:
+        check.close()
