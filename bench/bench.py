@@ -10,6 +10,8 @@ second gateway (scenario 4), the Flask ceiling and the monolith peer
 Then runs the scenarios interleaved, round after round (1, 2, 3 ... 8, 1, 2
 ...), so machine drift cancels in the ratios. Each scenario run is:
 
+- warm-up (read scenarios): 2 s of the same load, unmeasured, so caches are
+  as the scenario says (cached profiles live 60 s; a round takes minutes);
 - throughput: wrk (closed model, `--connections`, 2 threads) for `--seconds`;
   requests/s, errors by status, and the CPU seconds each process tier spent
   in that window, read from /proc/<pid>/stat (utime + stime), per request;
@@ -748,6 +750,10 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         for round_ in range(1, rounds + 1):
             for scenario in scenarios:
                 port = port_of[scenario.port_name]
+                if scenario.kind == "read":
+                    # Unmeasured: caches hold what the scenario says again (a
+                    # profile stays cached 60 s; a round takes minutes).
+                    run_wrk(wrk, scenario, port, 2, tokens_file)
                 time.sleep(0.5)
                 before = meter.snapshot()
                 result = run_wrk(wrk, scenario, port, seconds, tokens_file)
