@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -15,6 +28,7 @@ from switchyard_kit import Aborted, FailedPrecondition
 
 from payment_service.adapters import tables as t
 from payment_service.adapters.proto_codec import event_to_envelope
+from payment_service.adapters.tables import TIMESTAMP
 from payment_service.domain import errors
 from payment_service.domain.idempotency import Outcome
 from payment_service.domain.ledger import Account, LedgerTransaction
@@ -43,6 +57,72 @@ def is_lock_timeout(error: OperationalError) -> bool:
     return code == LOCK_NOT_AVAILABLE or "database is locked" in str(error.orig)
 
 
+# --- statements, built once --------------------------------------------------------
+# Parameters come at execute time, so SQLAlchemy finds each statement's compiled
+# form in its cache by a key computed once per object instead of once per call.
+
+_keys = t.idempotency_keys
+_THIS_KEY = and_(_keys.c.user_id == bindparam("k_user_id"), _keys.c.key == bindparam("k_key"))
+
+_CLAIM = {
+    "postgresql": postgresql.insert(_keys)
+    .on_conflict_do_nothing(index_elements=["user_id", "key"])
+    .returning(_keys.c.user_id),
+    "sqlite": sqlite.insert(_keys)
+    .on_conflict_do_nothing(index_elements=["user_id", "key"])
+    .returning(_keys.c.user_id),
+}
+_GET_KEY = select(_keys).where(_THIS_KEY)
+_RENEW_KEY = update(_keys).where(_THIS_KEY)
+_STORE_OUTCOME = update(_keys).where(_THIS_KEY).values(outcome=bindparam("k_outcome"))
+
+_ENSURE_ACCOUNT = {
+    "postgresql": postgresql.insert(t.accounts).on_conflict_do_nothing(index_elements=["id"]),
+    "sqlite": sqlite.insert(t.accounts).on_conflict_do_nothing(index_elements=["id"]),
+}
+_ENSURE_BALANCE = {
+    "postgresql": postgresql.insert(t.balances).on_conflict_do_nothing(
+        index_elements=["account_id"]
+    ),
+    "sqlite": sqlite.insert(t.balances).on_conflict_do_nothing(index_elements=["account_id"]),
+}
+
+_balances = t.balances
+_BALANCE = select(_balances.c.amount).where(_balances.c.account_id == bindparam("b_account_id"))
+_MOVED_AT = bindparam("b_now", type_=TIMESTAMP)
+_DEBIT = (
+    update(_balances)
+    .where(
+        _balances.c.account_id == bindparam("b_account_id"),
+        _balances.c.amount >= bindparam("b_amount"),
+    )
+    .values(amount=_balances.c.amount - bindparam("b_amount"), updated_at=_MOVED_AT)
+    .returning(_balances.c.amount)
+)
+_CREDIT = (
+    update(_balances)
+    .where(
+        _balances.c.account_id == bindparam("b_account_id"),
+        _balances.c.amount <= MAX_AMOUNT - bindparam("b_amount"),
+    )
+    .values(amount=_balances.c.amount + bindparam("b_amount"), updated_at=_MOVED_AT)
+    .returning(_balances.c.amount)
+)
+
+_INSERT_TRANSACTION = insert(t.ledger_transactions)
+_INSERT_ENTRIES = insert(t.ledger_entries)
+_INSERT_PAYMENT = insert(t.payments)
+_INSERT_ITEMS = insert(t.payment_items)
+_INSERT_REFUND = insert(t.refunds)
+_INSERT_TOP_UP = insert(t.top_ups)
+_INSERT_EVENT = insert(t.outbox)
+_SAVE_PAYMENT = update(t.payments).where(t.payments.c.id == bindparam("p_id"))
+_GET_PAYMENT = select(t.payments).where(
+    t.payments.c.id == bindparam("p_id"), t.payments.c.user_id == bindparam("p_user_id")
+)
+_LOCK_PAYMENT = _GET_PAYMENT.with_for_update()
+
+
 class PaymentRepository:
     """Accounts, balances, ledger, payments, idempotency keys and the outbox."""
 
@@ -50,18 +130,18 @@ class PaymentRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
 
+    def _execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+        # Core statements straight on the session's connection (same transaction),
+        # without the ORM's per-statement execution layer.
+        return self.session.connection().execute(statement, parameters)
+
     # --- locking -------------------------------------------------------------
 
     def set_lock_timeout(self, seconds: float) -> None:
         """How long this transaction's next lock waits may take (PostgreSQL;
         SQLite serialises whole write transactions with BEGIN IMMEDIATE)."""
         if self.dialect == "postgresql":
-            self.session.execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
-
-    def _insert(self, table: Table) -> Any:
-        if self.dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+            self._execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
 
     # --- idempotency keys ----------------------------------------------------
 
@@ -82,25 +162,17 @@ class PaymentRepository:
         uncommitted, at most `wait_seconds` (then ABORTED, in flight). Same
         key with another request: FAILED_PRECONDITION, IDEMPOTENCY_KEY_REUSED.
         """
-        self.set_lock_timeout(wait_seconds)
         row = {
             "user_id": user_id,
             "key": key,
             "operation": operation,
             "fingerprint": fingerprint,
-            "outcome": None,
             "created_at": now,
             "expires_at": expires_at,
         }
-        claim = (
-            self._insert(t.idempotency_keys)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(t.idempotency_keys.c.user_id)
-        )
+        self.set_lock_timeout(wait_seconds)
         try:
-            if self.session.execute(claim).first() is not None:
-                return None
+            claimed = self._execute(_CLAIM[self.dialect], row).first()
         except OperationalError as error:
             if is_lock_timeout(error):
                 raise Aborted(
@@ -108,22 +180,13 @@ class PaymentRepository:
                     reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
                 ) from None
             raise
-        existing = (
-            self.session.execute(
-                select(t.idempotency_keys).where(
-                    t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key
-                )
-            )
-            .mappings()
-            .one()
-        )
+        if claimed is not None:
+            return None
+        this_key = {"k_user_id": user_id, "k_key": key}
+        existing = self._execute(_GET_KEY, this_key).mappings().one()
         if aware(existing["expires_at"]) <= now:
             # Expired but not cleaned up yet: the key starts a new life.
-            self.session.execute(
-                update(t.idempotency_keys)
-                .where(t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key)
-                .values(**row)
-            )
+            self._execute(_RENEW_KEY, {**this_key, **row, "outcome": None})
             return None
         if existing["fingerprint"] != fingerprint or existing["operation"] != operation:
             raise FailedPrecondition(
@@ -150,10 +213,13 @@ class PaymentRepository:
         if outcome.reason:
             data["reason"] = outcome.reason
             data["message"] = outcome.message
-        self.session.execute(
-            update(t.idempotency_keys)
-            .where(t.idempotency_keys.c.user_id == user_id, t.idempotency_keys.c.key == key)
-            .values(outcome=json.dumps(data, separators=(",", ":")))
+        self._execute(
+            _STORE_OUTCOME,
+            {
+                "k_user_id": user_id,
+                "k_key": key,
+                "k_outcome": json.dumps(data, separators=(",", ":")),
+            },
         )
 
     def delete_expired_keys(self, now: datetime, limit: int) -> int:
@@ -185,53 +251,40 @@ class PaymentRepository:
 
     def ensure_account(self, account: Account, now: datetime) -> None:
         """Create the account (and a zero balance if guarded) unless it exists."""
-        self.session.execute(
-            self._insert(t.accounts)
-            .values(
-                id=account.id,
-                kind=account.kind.value,
-                owner=account.owner,
-                currency=account.currency,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["id"])
+        self._execute(
+            _ENSURE_ACCOUNT[self.dialect],
+            {
+                "id": account.id,
+                "kind": account.kind.value,
+                "owner": account.owner,
+                "currency": account.currency,
+                "created_at": now,
+            },
         )
         if account.guarded:
-            self.session.execute(
-                self._insert(t.balances)
-                .values(account_id=account.id, amount=0, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["account_id"])
+            self._execute(
+                _ENSURE_BALANCE[self.dialect],
+                {"account_id": account.id, "amount": 0, "updated_at": now},
             )
 
     def has_balance(self, account: Account) -> bool:
-        found = self.session.execute(
-            select(t.balances.c.account_id).where(t.balances.c.account_id == account.id)
-        ).first()
-        return found is not None
+        return self._execute(_BALANCE, {"b_account_id": account.id}).first() is not None
 
     def debit(self, account: Account, amount: int, now: datetime) -> int | None:
         """Take `amount` from a guarded account; its new balance, or None when
         that would make it negative. The update locks the row until commit."""
-        statement = (
-            update(t.balances)
-            .where(t.balances.c.account_id == account.id, t.balances.c.amount >= amount)
-            .values(amount=t.balances.c.amount - amount, updated_at=now)
-            .returning(t.balances.c.amount)
-        )
-        return self.session.execute(statement).scalar_one_or_none()
+        new_balance: int | None = self._execute(
+            _DEBIT, {"b_account_id": account.id, "b_amount": amount, "b_now": now}
+        ).scalar_one_or_none()
+        return new_balance
 
     def credit(self, account: Account, amount: int, now: datetime) -> int | None:
         """Add `amount` to a guarded account; its new balance, or None when
         that would pass the largest amount a client can represent."""
-        statement = (
-            update(t.balances)
-            .where(
-                t.balances.c.account_id == account.id, t.balances.c.amount <= MAX_AMOUNT - amount
-            )
-            .values(amount=t.balances.c.amount + amount, updated_at=now)
-            .returning(t.balances.c.amount)
-        )
-        return self.session.execute(statement).scalar_one_or_none()
+        new_balance: int | None = self._execute(
+            _CREDIT, {"b_account_id": account.id, "b_amount": amount, "b_now": now}
+        ).scalar_one_or_none()
+        return new_balance
 
     def wallet_balances(self, user_id: str) -> list[tuple[str, int]]:
         rows = self.session.execute(
@@ -245,16 +298,17 @@ class PaymentRepository:
     # --- ledger ---------------------------------------------------------------
 
     def add_transaction(self, transaction: LedgerTransaction, now: datetime) -> None:
-        self.session.execute(
-            insert(t.ledger_transactions).values(
-                id=transaction.id,
-                kind=transaction.kind.value,
-                reference_id=transaction.reference_id,
-                created_at=now,
-            )
+        self._execute(
+            _INSERT_TRANSACTION,
+            {
+                "id": transaction.id,
+                "kind": transaction.kind.value,
+                "reference_id": transaction.reference_id,
+                "created_at": now,
+            },
         )
-        self.session.execute(
-            insert(t.ledger_entries),
+        self._execute(
+            _INSERT_ENTRIES,
             [
                 {
                     "transaction_id": transaction.id,
@@ -269,10 +323,10 @@ class PaymentRepository:
     # --- payments, refunds, top-ups -------------------------------------------
 
     def add_payment(self, payment: Payment) -> None:
-        self.session.execute(insert(t.payments).values(**self._payment_row(payment)))
+        self._execute(_INSERT_PAYMENT, self._payment_row(payment))
         if payment.items:
-            self.session.execute(
-                insert(t.payment_items),
+            self._execute(
+                _INSERT_ITEMS,
                 [
                     {
                         "payment_id": payment.id,
@@ -286,15 +340,15 @@ class PaymentRepository:
             )
 
     def save_payment(self, payment: Payment) -> None:
-        self.session.execute(
-            update(t.payments)
-            .where(t.payments.c.id == payment.id)
-            .values(
-                status=payment.status.value,
-                failure_reason=payment.failure_reason,
-                refunded_amount=payment.refunded_amount,
-                updated_at=payment.updated_at,
-            )
+        self._execute(
+            _SAVE_PAYMENT,
+            {
+                "p_id": payment.id,
+                "status": payment.status.value,
+                "failure_reason": payment.failure_reason,
+                "refunded_amount": payment.refunded_amount,
+                "updated_at": payment.updated_at,
+            },
         )
 
     @staticmethod
@@ -318,12 +372,10 @@ class PaymentRepository:
     ) -> Payment | None:
         """The user's payment (None for another user's: ids do not leak).
         `for_update` locks it until commit, so refunds of one payment queue."""
-        statement = select(t.payments).where(
-            t.payments.c.id == payment_id, t.payments.c.user_id == user_id
+        statement = _LOCK_PAYMENT if for_update else _GET_PAYMENT
+        row = (
+            self._execute(statement, {"p_id": payment_id, "p_user_id": user_id}).mappings().first()
         )
-        if for_update:
-            statement = statement.with_for_update()
-        row = self.session.execute(statement).mappings().first()
         if row is None:
             return None
         return self._load_payments([row])[0]
@@ -376,26 +428,28 @@ class PaymentRepository:
         ]
 
     def add_refund(self, refund: Refund) -> None:
-        self.session.execute(
-            insert(t.refunds).values(
-                id=refund.id,
-                payment_id=refund.payment_id,
-                user_id=refund.user_id,
-                amount=refund.amount,
-                currency=refund.currency,
-                created_at=refund.created_at,
-            )
+        self._execute(
+            _INSERT_REFUND,
+            {
+                "id": refund.id,
+                "payment_id": refund.payment_id,
+                "user_id": refund.user_id,
+                "amount": refund.amount,
+                "currency": refund.currency,
+                "created_at": refund.created_at,
+            },
         )
 
     def add_top_up(self, top_up: TopUp) -> None:
-        self.session.execute(
-            insert(t.top_ups).values(
-                id=top_up.id,
-                user_id=top_up.user_id,
-                amount=top_up.amount,
-                currency=top_up.currency,
-                created_at=top_up.created_at,
-            )
+        self._execute(
+            _INSERT_TOP_UP,
+            {
+                "id": top_up.id,
+                "user_id": top_up.user_id,
+                "amount": top_up.amount,
+                "currency": top_up.currency,
+                "created_at": top_up.created_at,
+            },
         )
 
     # --- outbox -------------------------------------------------------------------
@@ -403,16 +457,17 @@ class PaymentRepository:
     def add_event(self, event: DomainEvent, now: datetime) -> None:
         """Write the event to the outbox, in this transaction."""
         subject_id, envelope = event_to_envelope(event)
-        self.session.execute(
-            insert(t.outbox).values(
-                event_id=envelope.id,
-                stream=envelope.stream,
-                key=envelope.key,
-                type=envelope.type,
-                subject_id=subject_id,
-                payload=envelope.SerializeToString(),
-                created_at=now,
-            )
+        self._execute(
+            _INSERT_EVENT,
+            {
+                "event_id": envelope.id,
+                "stream": envelope.stream,
+                "key": envelope.key,
+                "type": envelope.type,
+                "subject_id": subject_id,
+                "payload": envelope.SerializeToString(),
+                "created_at": now,
+            },
         )
 
 
