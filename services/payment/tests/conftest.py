@@ -146,13 +146,25 @@ class Client:
 
 
 @pytest.fixture
-def client(database: Database, settings: PaymentSettings) -> Iterator[Client]:
-    server = RunningServer(grpc_service(database, settings), settings)
-    server.start()
-    client = Client(f"127.0.0.1:{server.port}")
-    yield client
-    client.close()
-    server.stop()
+def serve(database: Database) -> Iterator[Callable[[PaymentSettings], Client]]:
+    """`serve(settings)`: a server on the test database with these settings, and its client."""
+    running: list[tuple[RunningServer, Client]] = []
+
+    def start(settings: PaymentSettings) -> Client:
+        server = RunningServer(grpc_service(database, settings), settings)
+        server.start()
+        running.append((server, Client(f"127.0.0.1:{server.port}")))
+        return running[-1][1]
+
+    yield start
+    for server, client in running:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
+def client(serve: Callable[[PaymentSettings], Client], settings: PaymentSettings) -> Client:
+    return serve(settings)
 
 
 def new_user() -> str:

@@ -8,17 +8,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Executable,
+    String,
     Table,
     and_,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
-    text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -57,21 +60,47 @@ def is_lock_timeout(error: OperationalError) -> bool:
     return code == LOCK_NOT_AVAILABLE or "database is locked" in str(error.orig)
 
 
+def _lock_timeout(name: str) -> ColumnElement[str]:
+    """`set_config('lock_timeout', :name, true)`: like SET LOCAL, it lasts until the
+    transaction ends (so PgBouncer's transaction pooling never leaks it), but as an
+    expression it rides along in a statement that is sent anyway."""
+    return func.set_config(literal_column("'lock_timeout'"), bindparam(name, type_=String), true())
+
+
+def _milliseconds(seconds: float) -> str:
+    # lock_timeout = 0 would mean "wait forever": at least one millisecond.
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 # --- statements, built once --------------------------------------------------------
 # Parameters come at execute time, so SQLAlchemy finds each statement's compiled
 # form in its cache by a key computed once per object instead of once per call.
 
 _keys = t.idempotency_keys
+_KEY_COLUMNS = ("user_id", "key", "operation", "fingerprint", "created_at", "expires_at")
 _THIS_KEY = and_(_keys.c.user_id == bindparam("k_user_id"), _keys.c.key == bindparam("k_key"))
 
-_CLAIM = {
-    "postgresql": postgresql.insert(_keys)
+# PostgreSQL: the claim sets the key wait before it inserts (the subquery runs
+# first, the insert waits for a conflicting uncommitted claim under it), and
+# RETURNING, evaluated only when the row went in, sets the row-lock wait for the
+# rest of the transaction: no SET LOCAL round trips.
+_CLAIM_POSTGRESQL = (
+    postgresql.insert(_keys)
+    .from_select(
+        list(_KEY_COLUMNS),
+        select(*(bindparam(name, type_=_keys.c[name].type) for name in _KEY_COLUMNS)).select_from(
+            select(_lock_timeout("wait").label("lock_timeout")).subquery("wait")
+        ),
+    )
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
-    .returning(_keys.c.user_id),
-    "sqlite": sqlite.insert(_keys)
+    .returning(_lock_timeout("lock_timeout"))
+)
+_CLAIM_SQLITE = (
+    sqlite.insert(_keys)
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
-    .returning(_keys.c.user_id),
-}
+    .returning(_keys.c.user_id)
+)
+_SET_LOCK_TIMEOUT = select(_lock_timeout("lock_timeout"))
 _GET_KEY = select(_keys).where(_THIS_KEY)
 _RENEW_KEY = update(_keys).where(_THIS_KEY)
 _STORE_OUTCOME = update(_keys).where(_THIS_KEY).values(outcome=bindparam("k_outcome"))
@@ -141,7 +170,7 @@ class PaymentRepository:
         """How long this transaction's next lock waits may take (PostgreSQL;
         SQLite serialises whole write transactions with BEGIN IMMEDIATE)."""
         if self.dialect == "postgresql":
-            self._execute(text(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'"))
+            self._execute(_SET_LOCK_TIMEOUT, {"lock_timeout": _milliseconds(seconds)})
 
     # --- idempotency keys ----------------------------------------------------
 
@@ -155,12 +184,15 @@ class PaymentRepository:
         now: datetime,
         expires_at: datetime,
         wait_seconds: float,
+        lock_timeout_seconds: float,
     ) -> Outcome | None:
         """Claim (user, key) for this transaction, or the outcome to replay.
 
         The unique insert waits while another transaction holds the same key
         uncommitted, at most `wait_seconds` (then ABORTED, in flight). Same
         key with another request: FAILED_PRECONDITION, IDEMPOTENCY_KEY_REUSED.
+        Once claimed, later lock waits of the transaction (wallet, payment rows)
+        may take `lock_timeout_seconds`.
         """
         row = {
             "user_id": user_id,
@@ -170,9 +202,18 @@ class PaymentRepository:
             "created_at": now,
             "expires_at": expires_at,
         }
-        self.set_lock_timeout(wait_seconds)
         try:
-            claimed = self._execute(_CLAIM[self.dialect], row).first()
+            if self.dialect == "postgresql":
+                claimed = self._execute(
+                    _CLAIM_POSTGRESQL,
+                    {
+                        **row,
+                        "wait": _milliseconds(wait_seconds),
+                        "lock_timeout": _milliseconds(lock_timeout_seconds),
+                    },
+                ).first()
+            else:
+                claimed = self._execute(_CLAIM_SQLITE, row).first()
         except OperationalError as error:
             if is_lock_timeout(error):
                 raise Aborted(
@@ -187,6 +228,7 @@ class PaymentRepository:
         if aware(existing["expires_at"]) <= now:
             # Expired but not cleaned up yet: the key starts a new life.
             self._execute(_RENEW_KEY, {**this_key, **row, "outcome": None})
+            self.set_lock_timeout(lock_timeout_seconds)
             return None
         if existing["fingerprint"] != fingerprint or existing["operation"] != operation:
             raise FailedPrecondition(
@@ -267,12 +309,15 @@ class PaymentRepository:
                 {"account_id": account.id, "amount": 0, "updated_at": now},
             )
 
-    def has_balance(self, account: Account) -> bool:
-        return self._execute(_BALANCE, {"b_account_id": account.id}).first() is not None
+    def balance(self, account: Account) -> int | None:
+        """The stored balance of a guarded account; None when it has none (no wallet)."""
+        amount: int | None = self._execute(_BALANCE, {"b_account_id": account.id}).scalar()
+        return amount
 
     def debit(self, account: Account, amount: int, now: datetime) -> int | None:
         """Take `amount` from a guarded account; its new balance, or None when
-        that would make it negative. The update locks the row until commit."""
+        that would make it negative or it has no balance at all (tell the two
+        apart with `balance`). The update locks the row until commit."""
         new_balance: int | None = self._execute(
             _DEBIT, {"b_account_id": account.id, "b_amount": amount, "b_now": now}
         ).scalar_one_or_none()

@@ -22,7 +22,7 @@ from switchyard_kit import (
     NotFound,
 )
 
-from payment_service.adapters.repository import is_lock_timeout
+from payment_service.adapters.repository import PaymentRepository, is_lock_timeout
 from payment_service.domain import errors, ledger
 from payment_service.domain.idempotency import Outcome, check_key, fingerprint
 from payment_service.domain.model import (
@@ -75,6 +75,32 @@ def _replay(outcome: Outcome, decode: Callable[[dict[str, Any]], ResultT]) -> Re
     raise _ERRORS.get(outcome.code, FailedPrecondition)(outcome.message, reason=outcome.reason)
 
 
+def debit_wallet(
+    payments: PaymentRepository, wallet: ledger.Account, amount: int, now: datetime
+) -> bool:
+    """Take `amount` from the wallet (locking it until commit): True, or False
+    when it holds too little. InvalidArgument when the user has no wallet in
+    that currency (nothing is recorded then, the key stays free).
+
+    The debit comes first and alone on the way that succeeds; only when it
+    moved nothing does its balance say why. A wallet created or topped up
+    between the two statements gets the debit tried once more, so each answer
+    is true at the moment of the statement that gave it."""
+    if payments.debit(wallet, amount, now) is not None:
+        return True
+    held = payments.balance(wallet)
+    if held is None:
+        raise InvalidArgument(
+            "no wallet in this currency",
+            [
+                FieldViolation(
+                    "currency", f"your wallet holds no {wallet.currency}: top up in it first"
+                )
+            ],
+        )
+    return held >= amount and payments.debit(wallet, amount, now) is not None
+
+
 @dataclass(frozen=True)
 class IdempotencySettings:
     # Keys are kept at least this long (the API promises 24 h).
@@ -125,10 +151,10 @@ class PaymentHandlers:
                     now=now,
                     expires_at=now + timedelta(hours=self.settings.ttl_hours),
                     wait_seconds=self.settings.wait_seconds,
+                    lock_timeout_seconds=self.settings.lock_timeout_seconds,
                 )
                 if outcome is not None:
                     return _replay(outcome, decode)
-                uow.payments.set_lock_timeout(self.settings.lock_timeout_seconds)
                 try:
                     result = work(uow, now)
                 except RecordedFailure as failure:
@@ -188,18 +214,6 @@ class PaymentHandlers:
 
     def create_payment(self, command: CreatePayment, key: str | None) -> Payment:
         def work(uow: PaymentUnitOfWork, now: datetime) -> Payment:
-            wallet = ledger.wallet(command.user_id, command.currency)
-            if not uow.payments.has_balance(wallet):
-                raise InvalidArgument(
-                    "no wallet in this currency",
-                    [
-                        FieldViolation(
-                            "currency",
-                            f"your wallet holds no {command.currency}: top up in it first",
-                        )
-                    ],
-                )
-            uow.payments.ensure_account(ledger.merchant(command.merchant_id, command.currency), now)
             payment = Payment(
                 id=str(uuid.uuid4()),
                 user_id=command.user_id,
@@ -211,7 +225,8 @@ class PaymentHandlers:
                 created_at=now,
                 updated_at=now,
             )
-            if uow.payments.debit(wallet, command.amount, now) is None:
+            wallet = ledger.wallet(command.user_id, command.currency)
+            if not debit_wallet(uow.payments, wallet, command.amount, now):
                 payment.fail(errors.INSUFFICIENT_FUNDS, now)
                 uow.payments.add_payment(payment)
                 raise RecordedFailure(
@@ -220,6 +235,7 @@ class PaymentHandlers:
                         reason=errors.INSUFFICIENT_FUNDS,
                     )
                 )
+            uow.payments.ensure_account(ledger.merchant(command.merchant_id, command.currency), now)
             payment.succeed(now)
             uow.payments.add_payment(payment)
             uow.payments.add_transaction(ledger.payment_transaction(payment), now)
