@@ -1,5 +1,6 @@
-"""RED metrics per route template and per backend call, breaker states and
-bulkhead use, served by /metrics.
+"""RED metrics per route template and per backend call, breaker states,
+bulkhead use and admission control (queue waits, shed requests), served by
+/metrics.
 
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
 prometheus_client is imported) makes every worker write its samples to
@@ -22,6 +23,9 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Waits for a worker thread: well under a millisecond when idle, the limit
+# (GATEWAY_MAX_QUEUE_WAIT_MS) in the tens of milliseconds.
+QUEUE_WAIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED_ROUTE = "(unmatched)"
 
 HTTP_REQUESTS = Counter(
@@ -62,6 +66,19 @@ BREAKER_TRANSITIONS = Counter(
     "gateway_circuit_breaker_transitions",
     "Circuit breaker state changes per backend, by the state entered.",
     ["backend", "state"],
+)
+
+# gateway.admission: time from a request being queued for a worker thread to a
+# thread starting on it, and the requests answered 503 for waiting too long.
+QUEUE_WAIT = Histogram(
+    "gateway_queue_wait_seconds",
+    "Time a request waited in its gunicorn worker for a free thread.",
+    buckets=QUEUE_WAIT_BUCKETS,
+)
+REQUESTS_SHED = Counter(
+    "gateway_requests_shed",
+    "Requests answered 503 at once, unprocessed, because they waited longer than "
+    "GATEWAY_MAX_QUEUE_WAIT_MS for a worker thread.",
 )
 
 
