@@ -6,6 +6,11 @@ anything imports the gateway's modules. Nothing is connected in the master:
 workers open their gRPC channels on first use, after the fork, and set up
 OpenTelemetry (post_fork: the span exporter's thread belongs to the worker).
 
+Admission control (gateway.admission): the worker class measures how long
+each request waited for a thread, and post_worker_init wraps the app in the
+middleware that answers a request that waited over GATEWAY_MAX_QUEUE_WAIT_MS
+with a fast 503, before Flask.
+
 Shutdown budget (SIGTERM, e.g. from Kubernetes): /readyz turns 503 at once,
 in-flight requests get `graceful_timeout` (GATEWAY_GRACEFUL_TIMEOUT_SECONDS,
 20 s) to finish, which is above the longest route deadline (5 s) and below
@@ -32,7 +37,8 @@ _settings = load_gateway_settings()
 
 wsgi_app = "gateway.app:create_app()"
 bind = [_settings.bind_address]
-worker_class = "gthread"
+# gthread, plus the time each request waits for a thread (gateway.admission).
+worker_class = "gateway.admission.AdmissionWorker"
 workers = _settings.workers
 threads = _settings.threads
 graceful_timeout = _settings.graceful_timeout_seconds
@@ -71,9 +77,11 @@ def post_fork(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Logging in JSON, and on SIGTERM /readyz turns 503 before gunicorn stops the worker."""
+    """Logging in JSON, admission control around the app, and on SIGTERM /readyz
+    turns 503 before gunicorn stops the worker."""
     from switchyard_kit import configure_logging  # noqa: PLC0415 - see above
 
+    from gateway.admission import AdmissionControl  # noqa: PLC0415 - the worker's, see above
     from gateway.app import mark_draining  # noqa: PLC0415 - the app loads in the worker only
     from gateway.tracing import instrument_app  # noqa: PLC0415
 
@@ -81,6 +89,8 @@ def post_worker_init(worker: Any) -> None:
     previous = signal.getsignal(signal.SIGTERM)
     app = worker.wsgi
     instrument_app(app)
+    # Outermost: a shed request costs no Flask dispatch, no span, no backend call.
+    worker.wsgi = AdmissionControl(app, _settings.max_queue_wait_ms / 1000)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         # Marking readiness must never stand in the way of the shutdown itself.
