@@ -11,9 +11,11 @@ import pytest
 from payment_service.adapters import tables as t
 from payment_service.domain import ledger
 from payment_service.domain.idempotency import Outcome
+from payment_service.domain.model import CreatePayment, LineItem, Payment, TopUpWallet
+from payment_service.entrypoints.app import handlers_from
 from payment_service.service_layer.operations import reconcile
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 
 def _claim(uow: PaymentUnitOfWork, key: str, *, wait: float = 2.0, lock: float = 5.0):
@@ -134,3 +136,49 @@ def test_a_payment_to_a_new_merchant_creates_its_account_once(client, database, 
         ).scalars()
         assert list(merchants) == ["brand-new"]
     assert reconcile(database) == []
+
+
+@pytest.mark.parametrize("items", [0, 1, 3])
+def test_a_payment_is_three_statements_on_postgresql(database, settings, backend, items):
+    """Claim (with both lock waits), debit, then every write of the payment in
+    one statement: merchant account, payment, items, ledger transaction and
+    entries, outbox event, stored outcome. SQLite runs them one by one."""
+    handlers = handlers_from(database, settings)
+    user = str(uuid.uuid4())
+    handlers.top_up(TopUpWallet(user_id=user, amount=1_000, currency="EUR"), "top-up")
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE
+            statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        payment = handlers.create_payment(
+            CreatePayment(
+                user_id=user,
+                amount=100 * items or 100,
+                currency="EUR",
+                merchant_id="shop-9",
+                items=tuple(LineItem(f"sku-{n}", 1, 100) for n in range(items)),
+            ),
+            "pay",
+        )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+    expected = {"postgres": 3, "sqlite": 9 if items else 8}[backend]
+    assert len(statements) == expected, statements
+    assert handlers.get_payment(user, payment.id) == payment
+    assert reconcile(database) == []
+
+
+def test_held_back_writes_go_out_before_the_next_statement(database):
+    now = datetime.now(UTC)
+    payment = Payment("p-1", "u-1", "m-1", 100, "EUR", (LineItem("a", 1, 100),), "", now, now)
+    with PaymentUnitOfWork(database) as uow:
+        uow.payments.add_payment(payment)
+        found = uow.payments.get_payment("p-1", "u-1")
+        assert found is not None
+        assert found.items == payment.items
+    with PaymentUnitOfWork(database) as uow:  # rolled back: nothing was kept
+        assert uow.payments.get_payment("p-1", "u-1") is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +15,11 @@ from sqlalchemy import (
     Executable,
     String,
     Table,
+    UpdateBase,
     and_,
     bindparam,
     delete,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from switchyard_kit import Aborted, FailedPrecondition
@@ -105,17 +108,6 @@ _GET_KEY = select(_keys).where(_THIS_KEY)
 _RENEW_KEY = update(_keys).where(_THIS_KEY)
 _STORE_OUTCOME = update(_keys).where(_THIS_KEY).values(outcome=bindparam("k_outcome"))
 
-_ENSURE_ACCOUNT = {
-    "postgresql": postgresql.insert(t.accounts).on_conflict_do_nothing(index_elements=["id"]),
-    "sqlite": sqlite.insert(t.accounts).on_conflict_do_nothing(index_elements=["id"]),
-}
-_ENSURE_BALANCE = {
-    "postgresql": postgresql.insert(t.balances).on_conflict_do_nothing(
-        index_elements=["account_id"]
-    ),
-    "sqlite": sqlite.insert(t.balances).on_conflict_do_nothing(index_elements=["account_id"]),
-}
-
 _balances = t.balances
 _BALANCE = select(_balances.c.amount).where(_balances.c.account_id == bindparam("b_account_id"))
 _MOVED_AT = bindparam("b_now", type_=TIMESTAMP)
@@ -138,18 +130,92 @@ _CREDIT = (
     .returning(_balances.c.amount)
 )
 
-_INSERT_TRANSACTION = insert(t.ledger_transactions)
-_INSERT_ENTRIES = insert(t.ledger_entries)
-_INSERT_PAYMENT = insert(t.payments)
-_INSERT_ITEMS = insert(t.payment_items)
-_INSERT_REFUND = insert(t.refunds)
-_INSERT_TOP_UP = insert(t.top_ups)
-_INSERT_EVENT = insert(t.outbox)
 _SAVE_PAYMENT = update(t.payments).where(t.payments.c.id == bindparam("p_id"))
 _GET_PAYMENT = select(t.payments).where(
     t.payments.c.id == bindparam("p_id"), t.payments.c.user_id == bindparam("p_user_id")
 )
 _LOCK_PAYMENT = _GET_PAYMENT.with_for_update()
+
+
+# --- writes sent together ------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Target:
+    """Where a pending write goes. `alone[dialect]` takes its rows by column name
+    (an executemany); `part(prefix, columns, many)` is the same write as one piece
+    of the single PostgreSQL statement that sends all pending writes, with one
+    parameter `<prefix><column>` per column: a value, or with `many` an array
+    of them (one element per row)."""
+
+    alone: Mapping[str, UpdateBase]
+    part: Callable[[str, tuple[str, ...], bool], UpdateBase]
+
+
+def _insert_target(table: Table, *, skip_existing: bool = False) -> _Target:
+    """Inserts into `table`; with `skip_existing`, rows whose key is there are left alone."""
+    key = [column.name for column in table.primary_key]
+    into_postgresql, into_sqlite = postgresql.insert(table), sqlite.insert(table)
+    if skip_existing:
+        into_postgresql = into_postgresql.on_conflict_do_nothing(index_elements=key)
+        into_sqlite = into_sqlite.on_conflict_do_nothing(index_elements=key)
+
+    def part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
+        if not many:
+            return into_postgresql.values({name: bindparam(prefix + name) for name in columns})
+        # Several rows: unnest(array, array, ...), one array per column. (A
+        # multi-row VALUES would not be cached by SQLAlchemy, nor be one shape.)
+        arrays = (
+            func.unnest(
+                *(bindparam(prefix + name, type_=ARRAY(table.c[name].type)) for name in columns)
+            )
+            .table_valued(*columns)
+            .render_derived(name="rows")
+        )
+        return into_postgresql.from_select(list(columns), select(arrays))
+
+    return _Target({"postgresql": into_postgresql, "sqlite": into_sqlite}, part)
+
+
+def _outcome_part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
+    if many:
+        raise ValueError("a transaction stores one outcome")
+    return (
+        update(_keys)
+        .where(
+            _keys.c.user_id == bindparam(f"{prefix}k_user_id"),
+            _keys.c.key == bindparam(f"{prefix}k_key"),
+        )
+        .values(outcome=bindparam(f"{prefix}k_outcome"))
+    )
+
+
+_ACCOUNTS = _insert_target(t.accounts, skip_existing=True)
+_BALANCES = _insert_target(t.balances, skip_existing=True)
+_TRANSACTIONS = _insert_target(t.ledger_transactions)
+_ENTRIES = _insert_target(t.ledger_entries)
+_PAYMENTS = _insert_target(t.payments)
+_ITEMS = _insert_target(t.payment_items)
+_REFUNDS = _insert_target(t.refunds)
+_TOP_UPS = _insert_target(t.top_ups)
+_EVENTS = _insert_target(t.outbox)
+_OUTCOME = _Target({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME}, _outcome_part)
+
+_Shape = tuple[tuple[_Target, tuple[str, ...], bool], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def _together(shape: _Shape) -> UpdateBase:
+    """One PostgreSQL statement for pending writes of this shape (which targets,
+    which columns, one row or several): each write but the last a
+    data-modifying CTE. Built once per shape, so SQLAlchemy computes its cache
+    key once and compiles it once."""
+    parts = [
+        target.part(f"w{index}_", columns, many)
+        for index, (target, columns, many) in enumerate(shape)
+    ]
+    *ctes, last = parts
+    return last.add_cte(*(part.cte(f"w{index}") for index, part in enumerate(ctes)))
 
 
 class PaymentRepository:
@@ -158,11 +224,53 @@ class PaymentRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.dialect = session.get_bind().dialect.name
+        # Writes whose result nobody reads wait here for the next statement or
+        # the commit, and then go together (see `flush`).
+        self._pending: list[tuple[_Target, list[dict[str, Any]]]] = []
 
-    def _execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
+    def _execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[*tuple[Any, ...]]:
         # Core statements straight on the session's connection (same transaction),
-        # without the ORM's per-statement execution layer.
+        # without the ORM's per-statement execution layer; pending writes first,
+        # so every statement sees what came before it.
+        if self._pending:
+            self.flush()
         return self.session.connection().execute(statement, parameters)
+
+    def _defer(self, target: _Target, *rows: dict[str, Any]) -> None:
+        last = self._pending[-1] if self._pending else None
+        if last is not None and last[0] is target and last[1][0].keys() == rows[0].keys():
+            last[1].extend(rows)
+        else:
+            self._pending.append((target, list(rows)))
+
+    def flush(self) -> None:
+        """Send the pending writes, in order: on SQLite one executemany per
+        write; on PostgreSQL one statement, each write a data-modifying CTE.
+        That is safe because the parts only insert, plus the one update of the
+        key's outcome (no row is modified twice in a statement), no part reads
+        what another writes (they all see one snapshot), and foreign keys are
+        checked at the end of the statement, after every part. The unit of
+        work flushes before it commits."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        connection = self.session.connection()
+        if self.dialect != "postgresql" or len(pending) == 1:
+            for target, rows in pending:
+                connection.execute(target.alone[self.dialect], rows)
+            return
+        shape = tuple((target, tuple(rows[0]), len(rows) > 1) for target, rows in pending)
+        parameters: dict[str, Any] = {}
+        for index, (_, rows) in enumerate(pending):
+            if len(rows) == 1:
+                parameters.update((f"w{index}_{name}", value) for name, value in rows[0].items())
+            else:
+                parameters.update(
+                    (f"w{index}_{name}", [row[name] for row in rows]) for name in rows[0]
+                )
+        connection.execute(_together(shape), parameters)
 
     # --- locking -------------------------------------------------------------
 
@@ -255,8 +363,8 @@ class PaymentRepository:
         if outcome.reason:
             data["reason"] = outcome.reason
             data["message"] = outcome.message
-        self._execute(
-            _STORE_OUTCOME,
+        self._defer(
+            _OUTCOME,
             {
                 "k_user_id": user_id,
                 "k_key": key,
@@ -270,10 +378,10 @@ class PaymentRepository:
             .where(t.idempotency_keys.c.expires_at < now)
             .limit(limit)
         )
-        rows = self.session.execute(expired).all()
+        rows = self._execute(expired).all()
         if not rows:
             return 0
-        self.session.execute(
+        self._execute(
             delete(t.idempotency_keys).where(
                 or_(
                     *(
@@ -293,8 +401,8 @@ class PaymentRepository:
 
     def ensure_account(self, account: Account, now: datetime) -> None:
         """Create the account (and a zero balance if guarded) unless it exists."""
-        self._execute(
-            _ENSURE_ACCOUNT[self.dialect],
+        self._defer(
+            _ACCOUNTS,
             {
                 "id": account.id,
                 "kind": account.kind.value,
@@ -304,10 +412,7 @@ class PaymentRepository:
             },
         )
         if account.guarded:
-            self._execute(
-                _ENSURE_BALANCE[self.dialect],
-                {"account_id": account.id, "amount": 0, "updated_at": now},
-            )
+            self._defer(_BALANCES, {"account_id": account.id, "amount": 0, "updated_at": now})
 
     def balance(self, account: Account) -> int | None:
         """The stored balance of a guarded account; None when it has none (no wallet)."""
@@ -332,7 +437,7 @@ class PaymentRepository:
         return new_balance
 
     def wallet_balances(self, user_id: str) -> list[tuple[str, int]]:
-        rows = self.session.execute(
+        rows = self._execute(
             select(t.accounts.c.currency, t.balances.c.amount)
             .join(t.balances, t.balances.c.account_id == t.accounts.c.id)
             .where(t.accounts.c.kind == "wallet", t.accounts.c.owner == user_id)
@@ -343,8 +448,8 @@ class PaymentRepository:
     # --- ledger ---------------------------------------------------------------
 
     def add_transaction(self, transaction: LedgerTransaction, now: datetime) -> None:
-        self._execute(
-            _INSERT_TRANSACTION,
+        self._defer(
+            _TRANSACTIONS,
             {
                 "id": transaction.id,
                 "kind": transaction.kind.value,
@@ -352,9 +457,9 @@ class PaymentRepository:
                 "created_at": now,
             },
         )
-        self._execute(
-            _INSERT_ENTRIES,
-            [
+        self._defer(
+            _ENTRIES,
+            *(
                 {
                     "transaction_id": transaction.id,
                     "account_id": entry.account.id,
@@ -362,17 +467,17 @@ class PaymentRepository:
                     "amount": entry.amount,
                 }
                 for entry in transaction.entries
-            ],
+            ),
         )
 
     # --- payments, refunds, top-ups -------------------------------------------
 
     def add_payment(self, payment: Payment) -> None:
-        self._execute(_INSERT_PAYMENT, self._payment_row(payment))
+        self._defer(_PAYMENTS, self._payment_row(payment))
         if payment.items:
-            self._execute(
-                _INSERT_ITEMS,
-                [
+            self._defer(
+                _ITEMS,
+                *(
                     {
                         "payment_id": payment.id,
                         "position": position,
@@ -381,7 +486,7 @@ class PaymentRepository:
                         "unit_amount": item.unit_amount,
                     }
                     for position, item in enumerate(payment.items)
-                ],
+                ),
             )
 
     def save_payment(self, payment: Payment) -> None:
@@ -439,14 +544,14 @@ class PaymentRepository:
                 )
             )
         statement = statement.order_by(t.payments.c.created_at.desc(), t.payments.c.id.desc())
-        rows = self.session.execute(statement.limit(limit)).mappings().all()
+        rows = self._execute(statement.limit(limit)).mappings().all()
         return self._load_payments(rows)
 
     def _load_payments(self, rows: Sequence[Any]) -> list[Payment]:
         ids = [row["id"] for row in rows]
         items: dict[str, list[LineItem]] = {payment_id: [] for payment_id in ids}
         if ids:
-            for item in self.session.execute(
+            for item in self._execute(
                 select(t.payment_items)
                 .where(t.payment_items.c.payment_id.in_(ids))
                 .order_by(t.payment_items.c.payment_id, t.payment_items.c.position)
@@ -473,8 +578,8 @@ class PaymentRepository:
         ]
 
     def add_refund(self, refund: Refund) -> None:
-        self._execute(
-            _INSERT_REFUND,
+        self._defer(
+            _REFUNDS,
             {
                 "id": refund.id,
                 "payment_id": refund.payment_id,
@@ -486,8 +591,8 @@ class PaymentRepository:
         )
 
     def add_top_up(self, top_up: TopUp) -> None:
-        self._execute(
-            _INSERT_TOP_UP,
+        self._defer(
+            _TOP_UPS,
             {
                 "id": top_up.id,
                 "user_id": top_up.user_id,
@@ -502,8 +607,8 @@ class PaymentRepository:
     def add_event(self, event: DomainEvent, now: datetime) -> None:
         """Write the event to the outbox, in this transaction."""
         subject_id, envelope = event_to_envelope(event)
-        self._execute(
-            _INSERT_EVENT,
+        self._defer(
+            _EVENTS,
             {
                 "event_id": envelope.id,
                 "stream": envelope.stream,

@@ -235,6 +235,8 @@ class PaymentHandlers:
                         reason=errors.INSUFFICIENT_FUNDS,
                     )
                 )
+            # After the debit: the account insert (a no-op once it exists) then
+            # goes out with the payment's other writes, not as a statement of its own.
             uow.payments.ensure_account(ledger.merchant(command.merchant_id, command.currency), now)
             payment.succeed(now)
             uow.payments.add_payment(payment)

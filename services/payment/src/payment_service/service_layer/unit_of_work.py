@@ -15,3 +15,8 @@ class PaymentUnitOfWork(SqlAlchemyUnitOfWork):
 
     def _start(self, session: Session) -> None:
         self.payments = PaymentRepository(session)
+
+    def commit(self) -> None:
+        # The repository holds back writes nobody reads, to send them together.
+        self.payments.flush()
+        super().commit()
