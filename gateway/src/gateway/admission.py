@@ -123,11 +123,12 @@ class AdmissionQueue(Executor):
     Why not FIFO alone: under sustained overload every request waits behind
     the whole queue, so once it holds more than the limit's worth of work
     every request is too late when its turn comes. Measured with 512
-    connections (closed loop) on a 100 ms limit: FIFO shed ~90% of the
-    requests, admitted a third as many as without shedding and still left
-    their p99 at 300-900 ms; with rule 2 the admitted requests' p99 was
-    130-260 ms. Newest-first under a standing queue is the "adaptive LIFO"
-    of Facebook's "Fail at Scale" (2015). Rule 2 waits for half the limit
+    connections (closed loop) on a 100 ms limit: FIFO alone shed ~90% of
+    the requests, admitted a quarter as many as without shedding and left
+    their p99 at 300-900 ms; with rule 2 their p99 was ~230 ms (~150 ms
+    with the default 500 ms limit, against ~1 s without shedding).
+    Newest-first under a standing queue is the "adaptive LIFO" of
+    Facebook's "Fail at Scale" (2015). Rule 2 waits for half the limit
     because always newest-first starves a few requests of a short, healthy
     queue (32 connections on 16 threads) into sheds.
 

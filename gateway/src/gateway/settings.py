@@ -31,16 +31,15 @@ class GatewaySettings(CommonSettings):
     graceful_timeout_seconds: int = Field(default=20, ge=0)
     keepalive_seconds: int = Field(default=5, ge=0)
     # A request that waited longer than this for a worker thread is answered
-    # 503 unprocessed (gateway.admission); 0 turns shedding off. 250 ms from
-    # bench scenario 8 (512 connections): a shorter limit sheds more, as a
-    # client resends at once (sheds/s ~ excess connections / limit) and each
-    # shed still costs ~0.35 ms of gunicorn's request handling, so admitted
-    # throughput fell (50 ms: the bench's own login burst was shed; 100 ms:
-    # ~3000 sheds/s, a third of the admitted rate); a longer one keeps clients
-    # and probes waiting longer: /readyz has 1 s (k8s/base/gateway) and must
-    # stay well inside it. It is above ordinary bursts and CPU-throttling
-    # stalls (CFS periods of 100 ms), so a healthy gateway does not shed.
-    max_queue_wait_ms: int = Field(default=250, ge=0)
+    # 503 unprocessed (gateway.admission); 0 turns shedding off. 500 ms from
+    # 512 closed-loop connections on the bench's profile read (2 x 8 threads):
+    # a client resends at once, so sheds/s ~ excess connections / limit, and a
+    # shed still costs ~0.35 ms of gunicorn's request handling. 250 ms shed
+    # ~1500/s and halved the admitted rate; 500 ms shed ~900/s and kept it,
+    # admitted p99 ~150 ms against ~1 s without shedding; 1000 ms let /readyz
+    # take over 1 s, its probe timeout (k8s/base/gateway). Well above bursts
+    # and CPU-throttling stalls: a healthy gateway does not shed.
+    max_queue_wait_ms: int = Field(default=500, ge=0)
     # Deadline of a route whose proto sets no timeout_ms.
     default_timeout_ms: int = Field(default=3000, ge=1)
     # Requests with a larger body answer 413.
