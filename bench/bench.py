@@ -20,8 +20,10 @@ Then runs the scenarios interleaved, round after round (1, 2, 3 ... 8, 1, 2
   so queueing is not hidden by coordinated omission.
 
 Scenario 8 (overload) is wrk with 512 connections on scenario 3; its
-percentiles are of the accepted requests, compared with scenario 3's p99 at a
-low constant rate (100 requests/s, "unloaded").
+percentiles are of the accepted (2xx) requests alone, each timed by the wrk
+script from its send to its answer (bench/wrk/switchyard.lua, BENCH_ACCEPTED),
+compared with scenario 3's p99 at a low constant rate (100 requests/s,
+"unloaded").
 
 Prints one table and writes bench/results/<UTC time>.json (+ latest.json and
 latest.md) with the machine description.
@@ -110,6 +112,9 @@ class Scenario:
     fresh_keys: bool = False
     connections: int = 32
     latency_run: bool = True
+    # Percentiles of the 2xx answers alone (wrk's own histogram counts every
+    # answer, fast 503 sheds too).
+    time_accepted: bool = False
     kind: str = "read"  # read | write | ceiling
 
 
@@ -147,6 +152,7 @@ SCENARIOS = (
         "/v1/profiles/me",
         connections=512,
         latency_run=False,
+        time_accepted=True,
     ),
 )
 
@@ -348,6 +354,7 @@ def run_wrk(
         "BENCH_TOKENS": str(tokens_file) if scenario.kind != "ceiling" else "",
         "BENCH_KEYS": "1" if scenario.fresh_keys else "0",
         "BENCH_NONCE": uuid.uuid4().hex[:12],
+        "BENCH_ACCEPTED": "1" if scenario.time_accepted else "0",
     }
     if scenario.body:
         env["BENCH_BODY"] = scenario.body
@@ -507,6 +514,14 @@ def summarise(scenario: Scenario, runs: list[Run]) -> dict[str, Any]:
         "cpu_ms_per_request": per_request,
         "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
     }
+    if scenario.time_accepted:
+        accepted = [run.wrk["accepted"] for run in runs]
+        summary["accepted"] = {
+            "count": sum(a["count"] for a in accepted),
+            "p50_ms": round(statistics.median(a["p50_us"] for a in accepted) / 1000, 2),
+            "p99_ms": round(max(a["p99_us"] for a in accepted) / 1000, 2),
+            "p999_ms": round(max(a["p999_us"] for a in accepted) / 1000, 2),
+        }
     latencies = [run.latency for run in runs if run.latency]
     if latencies:
         summary["open"] = {
@@ -554,6 +569,7 @@ def targets(summaries: dict[str, dict[str, Any]], checks: dict[str, int]) -> dic
         if status.startswith("5") and status != "503"
     )
     unloaded_p99 = s3.get("unloaded", {}).get("p99_ms", 0.0)
+    accepted_p99 = s8["accepted"]["p99_ms"]
     return {
         "profile_read_vs_monolith": {
             "value": s3["ratio_to_peer"],
@@ -578,15 +594,16 @@ def targets(summaries: dict[str, dict[str, Any]], checks: dict[str, int]) -> dic
             "sheds_503_429": sum(
                 c for s, c in s8["errors"]["non_2xx"].items() if s in ("503", "429")
             ),
-            "p99_ms": s8["closed_p99_ms"],
+            "accepted_p99_ms": accepted_p99,
+            "all_answers_p99_ms": s8["closed_p99_ms"],
             "unloaded_p99_ms": unloaded_p99,
-            "p99_ratio": round(s8["closed_p99_ms"] / unloaded_p99, 2) if unloaded_p99 else None,
+            "p99_ratio": round(accepted_p99 / unloaded_p99, 2) if unloaded_p99 else None,
             "target": "0 timeouts, 0 non-shed 5xx, p99 <= 5x unloaded p99",
             "met": s8["errors"]["timeouts"] == 0
             and s8["errors"]["socket"] == 0
             and non_shed_5xx == 0
             and bool(unloaded_p99)
-            and s8["closed_p99_ms"] <= 5 * unloaded_p99,
+            and accepted_p99 <= 5 * unloaded_p99,
         },
     }
 
@@ -601,11 +618,15 @@ def table(summaries: dict[str, dict[str, Any]]) -> str:
     for key, s in summaries.items():
         cpu = s["cpu_ms_per_request"]
         app = cpu[APP_TIER.get(key, "gateway")]
-        latency = s.get("open") or {
-            "p50_ms": s["closed_p50_ms"],
-            "p99_ms": s["closed_p99_ms"],
-            "p999_ms": s["closed_p999_ms"],
-        }
+        latency = (
+            s.get("open")
+            or s.get("accepted")
+            or {
+                "p50_ms": s["closed_p50_ms"],
+                "p99_ms": s["closed_p99_ms"],
+                "p999_ms": s["closed_p999_ms"],
+            }
+        )
         error_count = (
             sum(s["errors"]["non_2xx"].values()) + s["errors"]["timeouts"] + s["errors"]["socket"]
         )
