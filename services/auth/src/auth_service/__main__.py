@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard_kit import (
     ConfigurationError,
+    Database,
     configure_logging,
     load_settings,
     serve,
@@ -28,7 +29,6 @@ from switchyard_kit import upgrade_database as apply_migrations
 from auth_service.bootstrap import (
     MIGRATIONS_DIR,
     build_application,
-    build_database,
     relay_from,
     token_lifetime,
 )
@@ -64,7 +64,7 @@ def run_server(settings: AuthSettings) -> int:
 
 def run_relay(settings: AuthSettings) -> int:
     setup_telemetry("auth-relay")
-    database = build_database(settings)
+    database = Database.for_service(settings)
     relay = relay_from(database, settings)
     stop = stop_event_on_signals()
     relay.run(stop)

@@ -66,16 +66,6 @@ def key_vault(settings: AuthSettings) -> KeyVault:
     return PlaintextKeyVault()
 
 
-def build_database(settings: AuthSettings) -> Database:
-    return Database(
-        settings.database_url,
-        settings.database_read_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
-
-
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     return ThrottlePolicy(
         account_free_failures=settings.login_account_free_failures,
@@ -97,7 +87,7 @@ def build_application(
     the login counters and the revoked-session set; without it, counters are
     in-process and gateways poll ListRevokedSessions. `attempts` and
     `revocation_publisher` replace those adapters (tests)."""
-    database = build_database(settings)
+    database = Database.for_service(settings)
 
     def uow_factory() -> AuthUnitOfWork:
         return AuthUnitOfWork(database, settings.users_stream)

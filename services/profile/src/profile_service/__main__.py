@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from switchyard_kit import (
     ConfigurationError,
+    Database,
     configure_logging,
     serve,
     setup_telemetry,
@@ -21,7 +22,6 @@ from switchyard_kit import (
 from profile_service.config import ProfileSettings, load_profile_settings
 from profile_service.entrypoints.application import (
     build_consumer,
-    build_database,
     build_handlers,
     build_service,
     migrate,
@@ -72,7 +72,7 @@ def run_worker(settings: ProfileSettings) -> int:
         )
         return 2
     setup_telemetry("profile-worker")
-    database = build_database(settings)
+    database = Database.for_service(settings)
     consumer = build_consumer(
         settings, build_handlers(settings, database), f"{socket.gethostname()}-{os.getpid()}"
     )

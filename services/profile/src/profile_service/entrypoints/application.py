@@ -25,16 +25,6 @@ def migrate(settings: ProfileSettings) -> None:
     upgrade_database(settings.database_url, MIGRATIONS_DIR)
 
 
-def build_database(settings: ProfileSettings) -> Database:
-    return Database(
-        settings.database_url,
-        settings.database_read_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
-
-
 def build_handlers(
     settings: ProfileSettings, database: Database, cache: Cache | None = None
 ) -> ProfileHandlers:
@@ -53,7 +43,7 @@ def build_service(
     delivers account events when there is no Redis (the broker-less path).
     Readiness follows the primary database; the cache is optional by design.
     """
-    database = database or build_database(settings)
+    database = database or Database.for_service(settings)
     handlers = build_handlers(settings, database, cache)
     servicer = ProfileServicer(handlers)
     sink = EventSinkServicer(user_registered_handler(handlers))
