@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from switchyard_kit.text import text_problem
 
 
