@@ -123,8 +123,9 @@ class AuthActions:
 
     def __init__(self, api: httpx.Client, *, wait_for_profiles: bool = False) -> None:
         self.api = api
-        # Profiles are created from auth's UserRegistered event, a moment after
-        # signup: with this set, `signup` returns once the profile exists.
+        # Signup creates the profile before it answers; only when that call
+        # fails does the UserRegistered event create it a moment later. With
+        # this set, `signup` returns once the profile exists either way.
         self.wait_for_profiles = wait_for_profiles
 
     def signup(self, display_name: str = "Ada Lovelace", **extra: Any) -> Account:
@@ -142,8 +143,9 @@ class AuthActions:
         return account
 
     def wait_for_profile(self, account: Account, timeout: float = 15.0) -> dict[str, Any]:
-        """The profile is created from auth's UserRegistered event, shortly after
-        signup: wait for it (the public view never creates one lazily)."""
+        """Wait until the profile is readable (at once, unless signup's
+        CreateProfile failed and the event has yet to create it; the public
+        view never creates one lazily)."""
         deadline = time.monotonic() + timeout
         while True:
             response = self.api.get(f"/v1/profiles/{account.user_id}", headers=account.headers)

@@ -11,6 +11,7 @@ from switchyard_kit import Database
 from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
+from auth_service.adapters.profiles import GrpcProfileDirectory
 from auth_service.adapters.revocations import NoRevocationPublisher, RedisRevocationPublisher
 from auth_service.adapters.signing import Ed25519JwtSigner, FernetKeyVault, PlaintextKeyVault
 from auth_service.adapters.tables import outbox
@@ -110,6 +111,10 @@ def build_application(
         else:
             revocation_publisher = NoRevocationPublisher()
 
+    profiles = GrpcProfileDirectory(
+        settings.profile_target, settings.profile_create_timeout_seconds
+    )
+    closers.append(profiles)
     signer = Ed25519JwtSigner()
     keys = KeyRing(
         uow_factory,
@@ -143,6 +148,7 @@ def build_application(
         ),
         throttle=LoginThrottle(attempts, throttle_policy(settings)),
         revocations=revocations,
+        profiles=profiles,
     )
     return AuthApplication(settings, database, auth, keys, revocations, closers)
 

@@ -66,13 +66,18 @@ class AuthSettings(ServiceSettings):
     # database again (a key rotated by another process is seen after this).
     signing_key_cache_seconds: float = Field(default=300.0, gt=0)
 
-    # The profile service: without REDIS_URL the relay delivers account
-    # events to its EventSinkService here (and to AUTH_EVENT_SINKS, if set).
+    # The profile service: signup calls its CreateProfile here, and without
+    # REDIS_URL the relay delivers account events to its EventSinkService here
+    # (and to AUTH_EVENT_SINKS, if set).
     profile_target: str = Field(
         default="127.0.0.1:50052",
         min_length=1,
         validation_alias=AliasChoices("PROFILE_TARGET", "profile_target"),
     )
+    # Signup creates the profile through CreateProfile within this bound (and
+    # what is left of the signup's deadline); past it, the UserRegistered
+    # event creates it a moment later.
+    profile_create_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     # Comma-separated gRPC targets that receive events when there is no Redis;
     # empty means PROFILE_TARGET alone.
     event_sinks: str = ""

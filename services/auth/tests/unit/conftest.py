@@ -315,6 +315,26 @@ def key_ring(database: FakeDatabase, make_key_ring: Callable[..., KeyRing]) -> K
     return make_key_ring(database)
 
 
+class RecordingProfileDirectory:
+    """The profile service's CreateProfile: records each call; `reachable`
+    False plays a profile service that does not answer."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[str, str]] = []
+        self.reachable = True
+
+    def create_profile(self, user_id: str, display_name: str) -> bool:
+        if not self.reachable:
+            return False
+        self.created.append((user_id, display_name))
+        return True
+
+
+@pytest.fixture
+def profiles() -> RecordingProfileDirectory:
+    return RecordingProfileDirectory()
+
+
 @pytest.fixture
 def auth(
     *,
@@ -326,6 +346,7 @@ def auth(
     attempts: InProcessAttemptStore,
     throttle_policy: ThrottlePolicy,
     revocation_publisher: RecordingRevocationPublisher,
+    profiles: RecordingProfileDirectory,
 ) -> AuthService:
     return AuthService(
         lambda: FakeUnitOfWork(database),
@@ -340,6 +361,7 @@ def auth(
             clock,
             lookback=timedelta(seconds=990),
         ),
+        profiles=profiles,
         password_policy=PasswordPolicy(),
         clock=clock,
     )

@@ -122,6 +122,22 @@ def test_sign_up_writes_user_registered_to_the_outbox_in_its_transaction(
     assert database.audit_types() == ["signup"]
 
 
+def test_sign_up_creates_the_profile_before_it_answers(auth, database, profiles) -> None:
+    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD, "  Ann Lee "))
+    assert profiles.created == [(tokens.user_id, "Ann Lee")]
+    # The event is still written: it is the backup when the call fails.
+    assert [event.user_id for event in database.outbox] == [tokens.user_id]
+
+
+def test_sign_up_succeeds_when_the_profile_service_does_not_answer(
+    auth, database, profiles
+) -> None:
+    profiles.reachable = False
+    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD))
+    assert tokens.access_token
+    assert [event.user_id for event in database.outbox] == [tokens.user_id]
+
+
 def test_login_returns_a_new_session(auth, database) -> None:
     signed_up = auth.sign_up(SignUp("ann@example.com", PASSWORD))
     logged_in = auth.login(Login("  Ann@EXAMPLE.com", PASSWORD))

@@ -36,7 +36,12 @@ from auth_service.domain.tokens import (
 )
 from auth_service.service_layer import audit
 from auth_service.service_layer.keys import ActiveKey, KeyRing
-from auth_service.service_layer.ports import PasswordHasher, TokenSigner, UnitOfWork
+from auth_service.service_layer.ports import (
+    PasswordHasher,
+    ProfileDirectory,
+    TokenSigner,
+    UnitOfWork,
+)
 from auth_service.service_layer.revocations import Revocations
 from auth_service.service_layer.throttle import LoginThrottle
 
@@ -139,7 +144,7 @@ class AuthService:
 
         auth = AuthService(uow_factory, hasher=hasher, signer=signer, keys=keys,
                            token_policy=token_policy, throttle=throttle,
-                           revocations=revocations)
+                           revocations=revocations, profiles=profiles)
         tokens = auth.sign_up(SignUp("ann@example.com", "a long passphrase"))
     """
 
@@ -153,6 +158,7 @@ class AuthService:
         token_policy: TokenPolicy,
         throttle: LoginThrottle,
         revocations: Revocations,
+        profiles: ProfileDirectory,
         password_policy: PasswordPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -163,15 +169,18 @@ class AuthService:
         self._token_policy = token_policy
         self._throttle = throttle
         self.revocations = revocations
+        self._profiles = profiles
         self._password_policy = password_policy or PasswordPolicy()
         self._clock = clock
 
     def sign_up(self, command: SignUp) -> IssuedTokens:
         """Create the account and its first session.
 
-        The profile service learns about the account from a UserRegistered
-        event written to the outbox in the same transaction (the relay
-        publishes it), so the event exists if and only if the account does.
+        The profile is created before this returns, through the profile
+        service's CreateProfile, so anyone can read it as soon as signup has
+        answered. The UserRegistered event, written to the outbox in the same
+        transaction as the account (so it exists if and only if the account
+        does), is the at-least-once backup when that call fails.
         """
         valid = _validate_sign_up(command, self._password_policy)
         with self._uow_factory() as uow:
@@ -205,6 +214,7 @@ class AuthService:
             )
             uow.commit()
         audit.emit(event)
+        self._profiles.create_profile(user.id, valid.display_name)
         return self._issue(user.id, session.id, refresh_token, key, now)
 
     def login(self, command: Login) -> IssuedTokens:

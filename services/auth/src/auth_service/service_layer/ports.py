@@ -163,6 +163,15 @@ class RevocationPublisher(Protocol):
         """Publish the revocation; raises RevocationNotPublished when it could not."""
 
 
+class ProfileDirectory(Protocol):
+    """The profile service, as far as signup needs it."""
+
+    def create_profile(self, user_id: str, display_name: str) -> bool:
+        """Create the new account's profile now (idempotent); False when the
+        profile service could not be reached in time. Never raises: the
+        UserRegistered event in the outbox creates it later in that case."""
+
+
 class RevocationNotPublished(RuntimeError):
     """The revoked-session set could not be written (Redis down)."""
 
