@@ -32,7 +32,10 @@ def jwks_of(server) -> jwt.PyJWKSet:
 
 
 def verify(server, token: str) -> dict:
-    key = jwks_of(server)[jwt.get_unverified_header(token)["kid"]]
+    header = jwt.get_unverified_header(token)
+    # The access-token type (RFC 9068), which the gateway's verifier requires.
+    assert header["typ"] == "at+jwt"
+    key = jwks_of(server)[header["kid"]]
     return jwt.decode(
         token,
         key.key,

@@ -20,7 +20,10 @@ def verify(auth, token: str) -> dict:
             ]
         }
     )
-    key = jwks[jwt.get_unverified_header(token)["kid"]]
+    header = jwt.get_unverified_header(token)
+    # The access-token type (RFC 9068), which the gateway's verifier requires.
+    assert header["typ"] == "at+jwt"
+    key = jwks[header["kid"]]
     return jwt.decode(
         token,
         key.key,

@@ -27,6 +27,7 @@ from auth_service.domain.events import UserRegistered
 from auth_service.domain.model import AuditEvent, RefreshToken, Session, User
 from auth_service.domain.passwords import PasswordPolicy
 from auth_service.domain.tokens import (
+    ACCESS_TOKEN_JWT_TYPE,
     AccessTokenClaims,
     IssuedTokens,
     JsonWebKey,
@@ -469,7 +470,12 @@ class AuthService:
         claims = AccessTokenClaims.issue(
             self._token_policy, user_id=user_id, session_id=session_id, now=now
         )
-        access_token = self._signer.sign(claims.as_dict(), kid=key.kid, private_key=key.private_key)
+        access_token = self._signer.sign(
+            claims.as_dict(),
+            kid=key.kid,
+            private_key=key.private_key,
+            jwt_type=ACCESS_TOKEN_JWT_TYPE,
+        )
         return IssuedTokens(
             user_id=user_id,
             access_token=access_token,

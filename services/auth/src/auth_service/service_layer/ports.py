@@ -139,8 +139,11 @@ class NewKeyPair:
 class TokenSigner(Protocol):
     def new_key_pair(self) -> NewKeyPair: ...
 
-    def sign(self, claims: Mapping[str, object], *, kid: str, private_key: bytes) -> str:
-        """A compact JWS (EdDSA) over `claims` with `kid` in its header."""
+    def sign(
+        self, claims: Mapping[str, object], *, kid: str, private_key: bytes, jwt_type: str
+    ) -> str:
+        """A compact JWS (EdDSA) over `claims` with `kid` and `typ` (`jwt_type`)
+        in its header."""
 
 
 class KeyVault(Protocol):
