@@ -69,8 +69,9 @@ def key_vault(settings: AuthSettings) -> KeyVault:
 
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     return ThrottlePolicy(
-        account_free_failures=settings.login_account_free_failures,
+        account_address_free_failures=settings.login_account_address_free_failures,
         address_free_failures=settings.login_address_free_failures,
+        account_free_failures=settings.login_account_free_failures,
         backoff_base_seconds=settings.login_backoff_base_seconds,
         backoff_max_seconds=settings.login_backoff_max_seconds,
         failure_window_seconds=settings.login_failure_window_seconds,

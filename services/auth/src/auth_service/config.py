@@ -45,9 +45,15 @@ class AuthSettings(ServiceSettings):
     # to how long revocations and retired keys are kept.
     token_leeway_seconds: int = Field(default=30, ge=0, le=300)
 
-    # Brute-force protection (failed logins, in Redis or in-process).
-    login_account_free_failures: int = Field(default=5, ge=1)
+    # Brute-force protection (failed logins, in Redis or in-process; the
+    # policy is service_layer.throttle and the README's table).
+    # One address guessing one account:
+    login_account_address_free_failures: int = Field(default=5, ge=1)
+    # One address failing across accounts it never signed in to (NATs share addresses):
     login_address_free_failures: int = Field(default=20, ge=1)
+    # Every address together failing one account, at addresses it never signed
+    # in from; above what one address's backoff allows in a window (~110 a day).
+    login_account_free_failures: int = Field(default=200, ge=1)
     login_backoff_base_seconds: float = Field(default=1.0, gt=0)
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     login_failure_window_seconds: float = Field(default=86_400.0, gt=0)

@@ -275,7 +275,9 @@ def attempts(clock: Clock) -> InProcessAttemptStore:
 
 @pytest.fixture
 def throttle_policy() -> ThrottlePolicy:
-    return ThrottlePolicy(account_free_failures=3, address_free_failures=5)
+    return ThrottlePolicy(
+        account_address_free_failures=3, address_free_failures=5, account_free_failures=12
+    )
 
 
 @pytest.fixture

@@ -215,6 +215,7 @@ class AuthService:
             )
             uow.commit()
         audit.emit(event)
+        self._throttle.succeeded(valid.email, command.client.address)
         self._profiles.create_profile(user.id, valid.display_name)
         return self._issue(user.id, session.id, refresh_token, key, now)
 
@@ -223,8 +224,9 @@ class AuthService:
 
         Unknown email and wrong password fail alike and take alike: for an
         unknown email a dummy hash is verified, so the slow hash runs either
-        way. Failures are counted per account and per client address; past
-        the free ones the caller must wait (LoginThrottled, RESOURCE_EXHAUSTED).
+        way. Failures are counted per (account, address), per address and per
+        account (service_layer.throttle); past the free ones the caller must
+        wait (LoginThrottled, RESOURCE_EXHAUSTED).
         """
         self._check_login_fields(command)
         try:

@@ -180,23 +180,33 @@ class RevocationNotPublished(RuntimeError):
 
 
 class AttemptStore(Protocol):
-    """Failed-login counters and blocks (Redis, or in-process).
+    """Failed-login counters, blocks and known (account, address) pairs
+    (Redis, or in-process).
 
-    A counter forgets itself `window_seconds` after its last failure; a block
-    is a key that lives exactly as long as the wait it imposes.
+    A counter forgets itself `window_seconds` after its last (or first)
+    failure; a block is a key that lives exactly as long as the wait it
+    imposes; a remembered key lives as long as it is remembered for.
     """
 
     def blocked_for(self, keys: Sequence[str]) -> float:
         """Seconds until every key in `keys` may try again; 0 when all may now."""
 
-    def add_failure(self, key: str, window_seconds: float) -> int:
-        """Count one failure of `key`; the count within the window, this one included."""
+    def add_failure(self, key: str, window_seconds: float, *, sliding: bool = True) -> int:
+        """Count one failure of `key`; the count within the window, this one
+        included. A sliding window ends `window_seconds` after the last
+        failure, a fixed one that long after the first."""
 
     def block(self, key: str, seconds: float) -> None:
         """Refuse `key` for the next `seconds`."""
 
     def reset(self, key: str) -> None:
         """Forget the failures of `key` (after a successful login)."""
+
+    def remember(self, key: str, seconds: float) -> None:
+        """Note `key` (a known (account, address) pair) for the next `seconds`."""
+
+    def is_remembered(self, key: str) -> bool:
+        """True while `key` is noted."""
 
 
 class SigningKeyUnavailable(RuntimeError):
