@@ -24,6 +24,7 @@ from auth_service.adapters.unit_of_work import AuthUnitOfWork
 from auth_service.config import SECRET_VARIABLE, AuthSettings
 from auth_service.domain.tokens import TokenPolicy
 from auth_service.service_layer.handlers import AuthService, utc_now
+from auth_service.service_layer.hashing_pool import BoundedHasher
 from auth_service.service_layer.keys import KeyRing
 from auth_service.service_layer.ports import AttemptStore, KeyVault, RevocationPublisher
 from auth_service.service_layer.revocations import Revocations
@@ -130,12 +131,20 @@ def build_application(
         clock=utc_now,
         lookback=timedelta(seconds=settings.revocation_lifetime_seconds),
     )
+    argon2 = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost_kib=settings.argon2_memory_cost_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    # Made now, outside the pool's bound, rather than by the first login.
+    _ = argon2.dummy_hash
     auth = AuthService(
         uow_factory,
-        hasher=Argon2PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
+        hasher=BoundedHasher(
+            argon2,
+            workers=settings.hashing_workers,
+            queue=settings.hashing_queue,
+            queue_timeout_seconds=settings.hashing_queue_timeout_seconds,
         ),
         signer=signer,
         keys=keys,

@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 # A Fernet key is 32 random bytes; a secret shorter than this many characters
 # cannot carry that much entropy, so it is refused outside development.
 MIN_SECRET_LENGTH = 32
+# Server threads that password hashing may never take (see _check_hashing_room).
+MIN_CHEAP_RPC_THREADS = 2
 SECRET_VARIABLE = "AUTH_SIGNING_KEY_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
@@ -64,6 +66,17 @@ class AuthSettings(ServiceSettings):
     argon2_memory_cost_kib: int = Field(default=19_456, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
 
+    # Password hashing (signup, login, password change) is the one expensive
+    # thing anonymous callers can ask for: at most `hashing_workers` hashes run
+    # at once, `hashing_queue` more wait up to `hashing_queue_timeout_seconds`,
+    # and the rest are refused at once (RESOURCE_EXHAUSTED, HTTP 429), so a
+    # burst never takes every server thread from the cheap RPCs.
+    hashing_workers: int = Field(default=2, ge=1)
+    hashing_queue: int = Field(default=4, ge=0)
+    # At most 4 s: a wait plus the hash must end inside the gateway's 5 s
+    # budget for signup and login, so a caller gets 429, never a timeout.
+    hashing_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=4)
+
     # Encrypts the private signing keys stored in the database (Fernet). One
     # secret, or several separated by commas while rotating it: the first
     # encrypts, every one decrypts.
@@ -95,6 +108,18 @@ class AuthSettings(ServiceSettings):
     relay_publish_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_stream_max_length: int = Field(default=1_000_000, ge=1000)
     relay_retention_hours: float = Field(default=168.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_hashing_room(self) -> AuthSettings:
+        # Threads hashing or waiting to hash must leave some of the server's
+        # threads to the cheap RPCs (JWKS, refresh, sessions).
+        if self.hashing_workers + self.hashing_queue + MIN_CHEAP_RPC_THREADS > self.max_workers:
+            raise ConfigurationError(
+                "invalid configuration: AUTH_HASHING_WORKERS + AUTH_HASHING_QUEUE must leave at "
+                f"least {MIN_CHEAP_RPC_THREADS} of AUTH_MAX_WORKERS ({self.max_workers}) threads "
+                "for other RPCs"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> AuthSettings:

@@ -19,6 +19,7 @@ from auth_service.domain.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     LoginThrottled,
+    PasswordHashingBusy,
     RefreshTokenReused,
     SessionNotFound,
     WrongPassword,
@@ -260,9 +261,7 @@ class AuthService:
             )
             raise InvalidCredentials
         self._throttle.succeeded(account, address)
-        new_hash = (
-            self._hasher.hash(command.password) if self._hasher.needs_rehash(stored_hash) else None
-        )
+        new_hash = self._rehash(stored_hash, command.password)
         key = self._keys.active()
         now = self._clock()
         events: list[AuditEvent] = []
@@ -417,6 +416,17 @@ class AuthService:
     def jwks(self) -> list[JsonWebKey]:
         """The public keys that verify access tokens."""
         return self._keys.published()
+
+    def _rehash(self, stored_hash: str, password: str) -> str | None:
+        """A hash with today's parameters when the stored one is outdated; None
+        when it is current, or when the hashing pool is full (the login still
+        succeeds, and the next one rehashes)."""
+        if not self._hasher.needs_rehash(stored_hash):
+            return None
+        try:
+            return self._hasher.hash(password)
+        except PasswordHashingBusy:
+            return None
 
     def _check_login_fields(self, command: Login) -> None:
         violations: list[FieldViolation] = []
