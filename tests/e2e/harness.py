@@ -71,6 +71,11 @@ def start_platform(
         # Every test logs in from 127.0.0.1: the per-address login limit would
         # throttle the whole suite (tests/e2e/test_auth_*.py test the per-account one).
         "AUTH_LOGIN_ADDRESS_FREE_FAILURES": "100000",
+        # Likewise the gateway's per-address limits of signup, login and refresh
+        # (tests/e2e/test_abuse.py turns them on and tests them).
+        "GATEWAY_RATE_LIMIT_SIGNUP": "",
+        "GATEWAY_RATE_LIMIT_LOGIN": "",
+        "GATEWAY_RATE_LIMIT_REFRESH": "",
         # Rotation tests: a new kid is fetched soon after an unknown-kid probe.
         "GATEWAY_JWKS_REFETCH_MIN_INTERVAL_SECONDS": "1",
         "AUTH_REFRESH_REUSE_OVERLAP_SECONDS": "1",
