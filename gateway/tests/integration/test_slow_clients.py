@@ -121,6 +121,7 @@ def test_slow_clients_hold_no_thread_and_are_closed_after_the_deadline(
         time.sleep(0.5)  # every slow connection accepted and waiting
         for path in ("/healthz", "/v1/auth/jwks", "/readyz"):
             status, seconds = timed_get(url + path)
+            print(f"{path}: {status} in {seconds * 1000:.0f} ms with {SLOW_CLIENTS} slow clients")
             assert status == 200, path
             assert seconds < ANSWER_WITHIN_SECONDS, (path, seconds)
         # Closed after the header deadline: the first check waits it out, the rest are due.
