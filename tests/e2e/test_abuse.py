@@ -20,12 +20,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from e2e.harness import RunningPlatform, free_port, start_platform
+from e2e.harness import RunningPlatform, start_platform
 
 LIMIT = 3  # per minute, for each of signup, login and refresh
 BODY_LIMIT = 65536
-# The private /metrics address of each platform, by its public URL.
-METRICS_URLS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
@@ -33,13 +31,11 @@ def guarded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningPlatform]:
     production = request.param == "production"
-    metrics_port = free_port()
     env = {
         "GATEWAY_TRUSTED_PROXY_HOPS": "1",
         "GATEWAY_RATE_LIMIT_SIGNUP": f"{LIMIT}/minute",
         "GATEWAY_RATE_LIMIT_LOGIN": f"{LIMIT}/minute",
         "GATEWAY_RATE_LIMIT_REFRESH": f"{LIMIT}/minute",
-        "GATEWAY_METRICS_PORT": str(metrics_port),
         # In-process limits are per worker: one worker makes them exact.
         "GATEWAY_WORKERS": "2" if production else "1",
     }
@@ -50,7 +46,6 @@ def guarded(
         request.getfixturevalue("redis_url") if production else None,
         extra_env=env,
     )
-    METRICS_URLS[running.base_url] = f"http://127.0.0.1:{metrics_port}"
     yield running
     running.stop()
 
@@ -148,7 +143,7 @@ def test_metrics_only_on_the_private_port(api: httpx.Client, guarded: RunningPla
     assert public.status_code == 404
     assert "http_requests_total" not in public.text
     api.get("/v1/auth/jwks")
-    private = httpx.get(f"{METRICS_URLS[guarded.base_url]}/metrics", timeout=10)
+    private = httpx.get(guarded.gateway_metrics_url, timeout=10)
     assert private.status_code == 200
     # The workers' samples, aggregated by the master.
     pattern = r'^http_requests_total\{method="GET",route="/v1/auth/jwks",status="200"\} [1-9]'
