@@ -139,6 +139,16 @@ class HeaderWaitWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyp
             metrics.SLOW_CLIENTS_CLOSED.labels("header_timeout").inc()
             self._close(waiting.conn)
 
+    def _cap_keepalive(self, deadline: float) -> None:
+        """On shutdown gthread caps kept-alive connections at a short linger;
+        connections still sending headers get the same cap, so a stopping
+        worker does not wait out their full header deadline. (A gthread
+        without this hook leaves them to their own deadline.)"""
+        super()._cap_keepalive(deadline)
+        for waiting in self._waiting.values():
+            # Capping every deadline at one value keeps them in order.
+            waiting.deadline = min(waiting.deadline, deadline)
+
     def _forget(self, waiting: _Waiting) -> None:
         self._waiting.pop(id(waiting.conn), None)
         self._unregister(waiting.conn)
