@@ -40,7 +40,7 @@ logger = logging.getLogger("switchyard.gateway")
 
 EXTENSION = "switchyard_gateway"
 AUTH_BACKEND = "auth"
-_OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+_OPS_PATHS = ("/healthz", "/readyz")
 # The limits a route's proto may name (rate_limit), each a GATEWAY_RATE_LIMIT_<NAME>.
 RATE_LIMIT_NAMES = ("signup", "login", "refresh")
 

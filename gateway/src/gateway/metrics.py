@@ -10,6 +10,7 @@ files; the gunicorn master serves /metrics on the private port
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prometheus_client import (
@@ -23,6 +24,8 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger("switchyard.gateway.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Waits for a worker thread: well under a millisecond when idle, the limit
@@ -140,6 +143,15 @@ def serve_private(port: int, host: str) -> None:
 
     Run in the gunicorn master: it outlives the workers, and in multiprocess
     mode it reads every worker's files, so one scrape sees the whole pod.
+    A port already taken (say, by a gateway still draining on this host) is
+    logged, not fatal: missing metrics must not take the API down with them.
     """
-    if port:
+    if not port:
+        return
+    try:
         start_http_server(port, addr=host, registry=_registry())
+    except OSError as error:
+        logger.error(
+            "metrics port unavailable; /metrics is not served",
+            extra={"port": port, "error": str(error)},
+        )
