@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +16,7 @@ from payment_service.domain.model import (
     LineItem,
     Payment,
     PaymentStatus,
+    RefundPayment,
     TopUpWallet,
     payment_from_dict,
     payment_to_dict,
@@ -84,6 +87,20 @@ def test_ledger_transactions_must_balance():
         (TopUpWallet("u", MAX_AMOUNT + 1, "EUR"), "amount"),
         (TopUpWallet("u", 5, "XXX"), "currency"),
         (CreatePayment("u", 10, "EUR", "bad merchant!"), "merchant_id"),
+        # `^...$` with `match` let a trailing line break through: the match is whole.
+        (CreatePayment("u", 10, "EUR", "shop\n"), "merchant_id"),
+        (CreatePayment("u", 10, "EUR", "m", description="nul\x00byte"), "description"),
+        (CreatePayment("u", 10, "EUR", "m", description="esc\x1b[2J"), "description"),
+        (CreatePayment("u", 10, "EUR", "m", description="two\nlines"), "description"),
+        (CreatePayment("u", 10, "EUR", "m", description="invoice\u202efdp.exe"), "description"),
+        (
+            CreatePayment("u", 10, "EUR", "m", (LineItem("<svg onload=alert(1)>", 1, 10),)),
+            "items[0].sku",
+        ),
+        (CreatePayment("u", 10, "EUR", "m", (LineItem("sku\n", 1, 10),)), "items[0].sku"),
+        (RefundPayment("u", "\x00"), "payment_id"),
+        (RefundPayment("u", "not-a-uuid"), "payment_id"),
+        (RefundPayment("u", str(uuid.uuid4()).upper()), "payment_id"),
         (CreatePayment("u", 10, "EUR", "m", (LineItem("a", 2, 4),)), "amount"),
         (
             CreatePayment("u", 10, "EUR", "m", (LineItem("a", 2, MAX_AMOUNT),)),
@@ -118,11 +135,40 @@ def test_snapshots_round_trip():
     assert payment_from_dict(payment_to_dict(payment)) == payment
 
 
+def test_valid_commands_pass():
+    item = LineItem("tea.earl_grey-250g", 2, 5)
+    CreatePayment("u", 10, "EUR", "shop-1", (item,), "Tea for two, ünïcode 👍").validate()
+    RefundPayment("u", str(uuid.uuid4())).validate()
+
+
 def test_page_tokens_are_opaque_and_checked():
-    token = encode_page_token(NOW, "p1")
-    assert decode_page_token(token) == (NOW, "p1")
+    payment_id = str(uuid.uuid4())
+    token = encode_page_token(NOW, payment_id)
+    assert decode_page_token(token) == (NOW, payment_id)
     with pytest.raises(InvalidArgument):
         decode_page_token("garbage")
+
+
+def _token(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 2500,  # once a RecursionError (500)
+        b'{"t": ' + b"[" * 2500 + b"}",
+        b'{"t": "2025-01-01T00:00:00+00:00", "i": "\\u0000"}',  # NUL: PostgreSQL refuses it
+        b'{"t": "2025-01-01T00:00:00+00:00", "i": "p1"}',
+        b'{"t": 1, "i": "' + str(uuid.uuid4()).encode() + b'"}',
+        b'{"t": "2025-01-01T00:00:00+00:00", "i": ' + b"9" * 5000 + b"}",
+        b"\xff\xfe",
+    ],
+)
+def test_hostile_page_tokens_are_invalid_arguments(raw):
+    with pytest.raises(InvalidArgument) as invalid:
+        decode_page_token(_token(raw))
+    assert {v.field for v in invalid.value.violations} == {"page_token"}
 
 
 @pytest.mark.parametrize("amount", ["1.5", "1e3x", '"abc"', "true"])

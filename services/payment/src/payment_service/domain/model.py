@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from switchyard_kit import FailedPrecondition, FieldViolation, InvalidArgument
+from switchyard_kit.sku import sku_problem
+from switchyard_kit.text import text_problem
 
 from payment_service.domain import errors
 from payment_service.domain.money import MAX_AMOUNT, amount_problem, currency_problem
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
-MAX_SKU_LENGTH = 64
 MAX_DESCRIPTION_LENGTH = 500
-MERCHANT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Matched whole (fullmatch): an anchored `^...$` with `match` accepts "shop\n".
+MERCHANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 
 
 class PaymentStatus(StrEnum):
@@ -162,7 +165,7 @@ class CreatePayment:
 
     def validate(self) -> None:
         violations = _money_violations(self.amount, self.currency)
-        if not MERCHANT_ID.match(self.merchant_id):
+        if not MERCHANT_ID.fullmatch(self.merchant_id):
             violations.append(
                 FieldViolation("merchant_id", "required: 1 to 64 characters of [A-Za-z0-9._-]")
             )
@@ -170,6 +173,9 @@ class CreatePayment:
             violations.append(
                 FieldViolation("description", f"at most {MAX_DESCRIPTION_LENGTH} characters")
             )
+        elif problem := text_problem(self.description, multiline=False):
+            # One line: it is shown in payment lists and on statements.
+            violations.append(FieldViolation("description", problem))
         if len(self.items) > MAX_ITEMS:
             violations.append(FieldViolation("items", f"at most {MAX_ITEMS} items"))
         for index, item in enumerate(self.items):
@@ -195,13 +201,28 @@ class RefundPayment:
 
     def validate(self) -> None:
         violations: list[FieldViolation] = []
-        if not self.payment_id:
-            violations.append(FieldViolation("payment_id", "required"))
+        if problem := payment_id_problem(self.payment_id):
+            violations.append(FieldViolation("payment_id", problem))
         if self.amount is not None and (problem := amount_problem(self.amount)):
             violations.append(FieldViolation("amount", problem))
         if self.currency and (problem := currency_problem(self.currency)):
             violations.append(FieldViolation("currency", problem))
         _raise_if(violations, "invalid refund")
+
+
+def payment_id_problem(value: str) -> str | None:
+    """None for a payment id in the form this service gives them out (a UUID,
+    lowercase, 8-4-4-4-12), else why not. Anything else names no payment, and
+    is refused before it reaches storage (PostgreSQL refuses NUL, for one)."""
+    if not value:
+        return "required"
+    try:
+        canonical = str(uuid.UUID(value))
+    except ValueError:
+        return "must be a payment id (a UUID)"
+    if canonical != value:
+        return "must be a payment id (a UUID)"
+    return None
 
 
 def _money_violations(amount: int, currency: str) -> list[FieldViolation]:
@@ -216,10 +237,8 @@ def _money_violations(amount: int, currency: str) -> list[FieldViolation]:
 def _item_violations(index: int, item: LineItem) -> list[FieldViolation]:
     prefix = f"items[{index}]"
     violations = []
-    if not item.sku or len(item.sku) > MAX_SKU_LENGTH or not item.sku.isprintable():
-        violations.append(
-            FieldViolation(f"{prefix}.sku", f"required: 1 to {MAX_SKU_LENGTH} printable characters")
-        )
+    if problem := sku_problem(item.sku):
+        violations.append(FieldViolation(f"{prefix}.sku", problem))
     if not 1 <= item.quantity <= MAX_QUANTITY:
         violations.append(FieldViolation(f"{prefix}.quantity", f"must be 1 to {MAX_QUANTITY}"))
     if problem := amount_problem(item.unit_amount):

@@ -37,6 +37,7 @@ from payment_service.domain.model import (
     TopUpWallet,
     WalletToppedUp,
     payment_from_dict,
+    payment_id_problem,
     payment_to_dict,
     refund_result_from_dict,
     refund_result_to_dict,
@@ -304,6 +305,8 @@ class PaymentHandlers:
             return uow.payments.wallet_balances(user_id)
 
     def get_payment(self, user_id: str, payment_id: str) -> Payment:
+        if problem := payment_id_problem(payment_id):
+            raise InvalidArgument("invalid payment id", [FieldViolation("payment_id", problem)])
         with self.uow_factory() as uow:
             payment = uow.payments.get_payment(payment_id, user_id)
         if payment is None:
@@ -332,15 +335,26 @@ def encode_page_token(created_at: datetime, payment_id: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+# Our tokens are about 110 characters; anything much longer is not one of them.
+MAX_PAGE_TOKEN_LENGTH = 512
+
+
 def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The (created_at, payment id) a token of `encode_page_token` carries, or
+    InvalidArgument: the token comes from the client, so anything may be in it
+    (nesting deep enough to exhaust the JSON decoder's recursion, NUL bytes)."""
     try:
+        if len(token) > MAX_PAGE_TOKEN_LENGTH:
+            raise ValueError(token)
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         created_at = datetime.fromisoformat(data["t"])
         payment_id = data["i"]
         if not isinstance(payment_id, str) or created_at.tzinfo is None:
             raise ValueError(token)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
+        if payment_id_problem(payment_id):
+            raise ValueError(token)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError, RecursionError):
         raise InvalidArgument(
             "invalid page token",
             [FieldViolation("page_token", "use the next_page_token of the previous page")],
