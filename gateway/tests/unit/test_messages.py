@@ -4,16 +4,18 @@ import json
 from typing import Any
 
 import pytest
-from gateway.backends import AUTH, PROFILE
+from gateway.backends import AUTH, PAYMENT, PROFILE
 from gateway.problems import ApiError
 from gateway.transcoding import HttpRoute, build_request, discover_routes, render_response
+from gateway.transcoding.messages import _from_text
 from switchyard.auth.v1 import auth_pb2
+from switchyard.payment.v1 import payment_pb2
 from switchyard.profile.v1 import profile_pb2
 from werkzeug.datastructures import MultiDict
 
 ROUTES = {
     route.method.name: route
-    for spec in (AUTH, PROFILE)
+    for spec in (AUTH, PROFILE, PAYMENT)
     for route in discover_routes(spec.name, spec.service)
 }
 
@@ -42,7 +44,7 @@ def field_errors(error: pytest.ExceptionInfo[ApiError]) -> dict[str, str]:
 
 
 def test_only_annotated_rpcs_become_routes() -> None:
-    assert set(ROUTES) == {
+    assert set(ROUTES) - set(PAYMENT.service.methods_by_name) == {
         "SignUp",
         "Login",
         "Refresh",
@@ -88,6 +90,11 @@ def test_empty_body_is_an_empty_message() -> None:
         ("text", "(body)", "must be an object"),
         (b"{not json", "(body)", "not valid JSON"),
         (b"\xff\xfe", "(body)", "not valid JSON"),
+        # More digits than Python's int conversion takes: once a ValueError (500).
+        (b'{"email": ' + b"9" * 5000 + b"}", "(body)", "too many digits"),
+        (b'{"nope": -' + b"1" * 5000 + b"}", "(body)", "too many digits"),
+        (b"[" * 2500 + b"]" * 2500, "(body)", "nested too deeply"),
+        (b'{"email": ' + b'{"a": ' * 2500 + b"1" + b"}" * 2501, "(body)", "nested too deeply"),
     ],
 )
 def test_bad_bodies_are_400_naming_the_field(body: Any, field: str, fragment: str) -> None:
@@ -95,6 +102,25 @@ def test_bad_bodies_are_400_naming_the_field(body: Any, field: str, fragment: st
         build("Login", body)
     errors = field_errors(error)
     assert fragment in errors[field]
+
+
+@pytest.mark.parametrize("digits", [25, 5000])
+def test_huge_integers_are_out_of_range(digits: int) -> None:
+    for number in ("9" * digits, "-" + "9" * digits):
+        with pytest.raises(ApiError) as error:
+            build("TopUpWallet", b'{"amount": "' + number.encode() + b'", "currency": "EUR"}')
+        assert "must be between" in field_errors(error)["amount"]
+        with pytest.raises(ApiError) as error:
+            build("ListPayments", query={"page_size": number})
+        assert "must be between" in field_errors(error)["page_size"]
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "\u00b2", "-\u0663"])
+def test_enum_text_that_int_refuses_stays_text(text: str) -> None:
+    # str.isdigit() is true for all three, int() raised ValueError on them (a 500).
+    field = payment_pb2.Payment.DESCRIPTOR.fields_by_name["status"]
+    assert _from_text(text, field) == text
+    assert _from_text("2", field) == 2
 
 
 def test_same_field_twice_is_refused() -> None:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ _INT_RANGES: dict[int, tuple[int, int]] = {
 }
 _FLOATS = {FD.TYPE_FLOAT, FD.TYPE_DOUBLE}
 _SPECIAL_FLOATS = {"NaN", "Infinity", "-Infinity"}
+# An integer written as a string with more digits than any 64-bit value has.
+_LONG_INTEGER = re.compile(r"[+-]?[0-9]{21,}", re.ASCII)
 _WELL_KNOWN_PREFIX = "google.protobuf."
 _STRUCT_TYPES = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 
@@ -124,6 +127,9 @@ def _integer(value: Any, field: descriptor.FieldDescriptor) -> Any:
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and value.strip() == value:
+        if _LONG_INTEGER.fullmatch(value):
+            # More digits than `int` converts (4,300): far out of any range.
+            raise _Invalid(f"must be between {low} and {high}")
         with contextlib.suppress(ValueError):
             number = int(value)
     if number is None:

@@ -95,7 +95,17 @@ def _from_text(text: str, field: descriptor.FieldDescriptor) -> Any:
             return False
         return text
     if kind == FD.TYPE_ENUM:
-        return int(text) if text.lstrip("-").isdigit() else text
+        return _enum_number(text)
+    return text
+
+
+def _enum_number(text: str) -> int | str:
+    """An enum given by number ("2") as that number, else the text (a name, or
+    something the enum check refuses). `str.isdigit` is true for "²" and for
+    5,000 digits, both of which `int` refuses: only short ASCII digits convert."""
+    digits = text.removeprefix("-")
+    if digits.isascii() and digits.isdigit() and len(digits) <= 10:
+        return int(text)
     return text
 
 
@@ -149,17 +159,22 @@ def _query_values(
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        where = (
-            f" (line {exc.lineno}, column {exc.colno})"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise ApiError(
-            400,
-            f"the request body is not valid JSON{where}",
-            errors=[FieldError("(body)", "not valid JSON")],
-        ) from None
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON (line {exc.lineno}, column {exc.colno})"
+    except UnicodeDecodeError:
+        problem = "not valid JSON (not UTF-8)"
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError:
+        # What is left of json.loads' ValueErrors: an integer with more digits
+        # than Python converts (sys.get_int_max_str_digits, 4,300) — far past
+        # every field's range anyway.
+        problem = "holds a number with too many digits"
+    raise ApiError(
+        400,
+        f"the request body is {problem}",
+        errors=[FieldError("(body)", problem)],
+    )
 
 
 def _mask_paths(value: Mapping[str, Any], message: descriptor.Descriptor, prefix: str) -> list[str]:
