@@ -43,6 +43,7 @@ from recommendation_service.domain.model import (  # noqa: E402 - after the path
     Neighbour,
     history_change,
     personal_scores,
+    popular_list,
     preferences,
     recent_history,
     recommend,
@@ -200,9 +201,15 @@ def main() -> int:
     users = load(dataset_path())
     catalogue = len({r.item for ratings in users.values() for r in ratings})
     train, test = split(users, args.seed)
-    counts = Counter(r.item for ratings in train.values() for r in ratings)
+    # Distinct buyers per item (a user rates an item once, so this is also the count).
+    counts = Counter(item for ratings in train.values() for item in {r.item for r in ratings})
     popular = sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))
-    popular_f = [(sku, float(count)) for sku, count in popular]
+    chosen = ModelParameters()
+    # The service's popular list (the filler after personal items): the same
+    # rule, popular_min_buyers included; time decay is left out here as before.
+    popular_f = popular_list(
+        ((sku, count, float(count)) for sku, count in counts.items()), len(counts), chosen
+    )
     rng = random.Random(args.seed)  # noqa: S311 - seeded, reproducible data
     items = sorted(counts)
 
@@ -214,7 +221,6 @@ def main() -> int:
         seen = {r.item for r in train[user]}
         return [sku for sku, _ in popular if sku not in seen][:K]
 
-    chosen = ModelParameters()
     rows: list[tuple[str, Scores, float]] = []
 
     def run(name: str, recommender: Callable[[str], list[str]]) -> None:
@@ -245,7 +251,7 @@ def main() -> int:
         )
     run(
         f"service model (gamma {chosen.user_weight_exponent}, alpha {chosen.source_exponent}, "
-        f"beta {chosen.target_exponent})",
+        f"beta {chosen.target_exponent}, popular: >= {chosen.popular_min_buyers} buyers)",
         model(chosen),
     )
 

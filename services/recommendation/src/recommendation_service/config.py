@@ -21,6 +21,8 @@ class RecommendationSettings(ServiceSettings):
     RECOMMENDATION_POPULAR_CACHE_TTL_SECONDS  the shared popular list lives this long
     RECOMMENDATION_EXCLUDE_PURCHASED          leave out items the user bought (true)
     RECOMMENDATION_POPULARITY_HALF_LIFE_DAYS  time decay of popularity (14)
+    RECOMMENDATION_POPULAR_MIN_BUYERS         distinct buyers an item needs before it
+                                              is in the popular list (3)
     RECOMMENDATION_HISTORY_LIMIT              most recent items used to score (200)
     RECOMMENDATION_USER_WEIGHT_EXPONENT, _SOURCE_EXPONENT, _TARGET_EXPONENT
                                               the similarity (see domain/model.py)
@@ -41,6 +43,7 @@ class RecommendationSettings(ServiceSettings):
     popular_cache_ttl_seconds: float = Field(default=30.0, gt=0, le=3_600)
     exclude_purchased: bool = True
     popularity_half_life_days: float = Field(default=14.0, gt=0, le=3_650)
+    popular_min_buyers: int = Field(default=ModelParameters.popular_min_buyers, ge=1, le=1_000)
     history_limit: int = Field(default=200, ge=1, le=10_000)
     user_weight_exponent: float = Field(default=0.75, ge=0, le=2)
     source_exponent: float = Field(default=1.0, ge=0, le=2)
@@ -63,6 +66,7 @@ class RecommendationSettings(ServiceSettings):
             source_exponent=self.source_exponent,
             target_exponent=self.target_exponent,
             popularity_half_life_days=self.popularity_half_life_days,
+            popular_min_buyers=self.popular_min_buyers,
             history_limit=self.history_limit,
             exclude_purchased=self.exclude_purchased,
         )

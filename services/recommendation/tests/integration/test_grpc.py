@@ -52,11 +52,12 @@ def fresh(prefix: str) -> str:
 
 def test_purchases_delivered_become_recommendations(client: Client) -> None:
     tea, cups, kettle = fresh("tea"), fresh("cups"), fresh("kettle")
-    alice, bob, carol = fresh("alice"), fresh("bob"), fresh("carol")
-    assert client.deliver(paid(alice, {tea: 1, cups: 2}), paid(bob, {tea: 1, kettle: 1})) == 2
+    alice, bob, carol, dave = fresh("alice"), fresh("bob"), fresh("carol"), fresh("dave")
+    events = paid(alice, {tea: 1, cups: 2}), paid(bob, {tea: 1, kettle: 1}), paid(dave, {tea: 1})
+    assert client.deliver(*events) == 3
     newcomer = client.get(fresh("newcomer"))
-    assert newcomer
-    assert {source for _sku, source in newcomer} == {"popular"}
+    # Tea has the 3 distinct buyers an item needs to be popular; cups and kettle one each.
+    assert newcomer == [(tea, "popular")]
     assert client.get(carol) == newcomer  # nothing bought yet: the popular list
     client.deliver(paid(carol, {tea: 1}))
     mine = client.get(carol)
@@ -126,3 +127,47 @@ def test_the_limit_is_checked_and_a_caller_is_needed(client: Client) -> None:
             recommendation_pb2.GetRecommendationsRequest(), timeout=5
         )
     assert error.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_popularity_counts_distinct_buyers_in_storage(client: Client, database: Database) -> None:
+    bulk, tea = fresh("bulk"), fresh("tea")
+    buyers = {fresh("buyer"): str(uuid.uuid4()) for _ in range(3)}
+    one_buyer = fresh("one-buyer")
+    client.deliver(paid(one_buyer, {bulk: 1_000_000}), paid(one_buyer, {bulk: 1_000_000}))
+    client.deliver(*(paid(user, {tea: 1}, payment_id=p) for user, p in buyers.items()))
+    assert client.get(fresh("newcomer")) == [(tea, "popular")]
+
+    def counted() -> dict[str, int]:
+        with database.read_engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT sku, buyers FROM items")).all()
+            return {str(sku): int(buyers) for sku, buyers in rows}
+
+    assert counted() == {bulk: 1, tea: 3}
+    # A full refund takes the buyer back.
+    user, payment_id = next(iter(buyers.items()))
+    client.deliver(refunded(user, payment_id, 100, 100))
+    assert counted() == {bulk: 1, tea: 2}
+
+
+def test_an_event_with_a_bad_sku_is_dead_lettered_not_learned(
+    client: Client, database: Database
+) -> None:
+    user = fresh("user")
+    bad = paid(user, {"<svg onload=alert(1)>": 1_000_000})
+    for _attempt in range(2):
+        with pytest.raises(grpc.RpcError):
+            client.deliver(bad)
+    assert client.deliver(bad) == 1  # third failure: dead-lettered
+    with database.read_engine.connect() as connection:
+        assert (
+            connection.execute(
+                sa.text("SELECT count(*) FROM dead_letters WHERE event_id = :e"), {"e": bad.id}
+            ).scalar_one()
+            == 1
+        )
+        assert (
+            connection.execute(
+                sa.text("SELECT count(*) FROM items WHERE sku LIKE '<svg%'")
+            ).scalar_one()
+            == 0
+        )

@@ -17,6 +17,7 @@ from recommendation_service.domain.model import (
     ModelParameters,
     Neighbour,
     Recommendation,
+    popular_list,
 )
 from recommendation_service.service_layer.handlers import ModelUpdates, RecommendationQueries
 from recommendation_service.service_layer.ports import StoredPurchase
@@ -65,6 +66,7 @@ class FakeRepository:
                 old.mass + delta.mass,
                 old.quantity + delta.quantity,
                 old.popularity + delta.popularity,
+                old.buyers + delta.buyers,
             )
             if new.quantity <= NEGLIGIBLE:
                 self.items.pop(sku, None)
@@ -88,9 +90,9 @@ class FakeRepository:
                 found[a].append(Neighbour(b, weight, self.items[b].mass))
         return dict(found)
 
-    def popular(self, limit: int) -> list[tuple[str, float]]:
-        ranked = sorted(self.items.items(), key=lambda entry: (-entry[1].popularity, entry[0]))
-        return [(sku, item.popularity) for sku, item in ranked if item.popularity > 0][:limit]
+    def popular(self, limit: int, min_buyers: int) -> list[tuple[str, float]]:
+        rows = [(sku, item.buyers, item.popularity) for sku, item in self.items.items()]
+        return popular_list(rows, limit, ModelParameters(popular_min_buyers=min_buyers))
 
     def record_dead_letter(
         self, event_id: str, event_type: str, reason: str, payload: bytes, at: datetime

@@ -72,12 +72,64 @@ def test_a_refund_that_overtakes_its_payment_is_remembered(
     assert repository.histories["u1"]["tea"].quantity == pytest.approx(1)
 
 
+def buyers(updates: ModelUpdates, count: int, items: dict[str, int], prefix: str = "b") -> None:
+    """`count` distinct users buy `items` once each."""
+    for n in range(count):
+        updates.apply(
+            f"{prefix}-e{n}", PurchaseRecorded(f"{prefix}-p{n}", f"{prefix}{n}", NOW, items)
+        )
+
+
 def test_a_new_user_gets_popular_items(
     updates: ModelUpdates, queries: RecommendationQueries
 ) -> None:
-    updates.apply("e1", PurchaseRecorded("p1", "u1", NOW, {"tea": 3, "cups": 1}))
+    buyers(updates, 4, {"tea": 1}, "t")
+    buyers(updates, 3, {"cups": 1}, "c")
     items = queries.recommend("newcomer", 5)
     assert [(i.sku, i.source) for i in items] == [("tea", POPULAR), ("cups", POPULAR)]
+    # Buyers, decayed alike (they bought at the same time): 4 to 3.
+    assert items[0].score / items[1].score == pytest.approx(4 / 3)
+
+
+def test_one_buyer_of_a_huge_quantity_is_not_popular(
+    updates: ModelUpdates, queries: RecommendationQueries, repository: FakeRepository
+) -> None:
+    updates.apply("e1", PurchaseRecorded("p1", "attacker", NOW, {"bulk": 1_000_000}))
+    assert queries.recommend("newcomer", 5) == []
+    buyers(updates, 3, {"tea": 1})
+    assert [i.sku for i in queries.recommend("other-newcomer", 5)] == ["tea"]
+    assert repository.items["bulk"].buyers == 1
+
+
+def test_popularity_counts_buyers_not_quantity(
+    updates: ModelUpdates, queries: RecommendationQueries
+) -> None:
+    buyers(updates, 3, {"bulk": 1_000_000}, "bulk")
+    buyers(updates, 4, {"tea": 1}, "tea")
+    items = queries.recommend("newcomer", 5)
+    assert [i.sku for i in items] == ["tea", "bulk"]
+    assert items[0].score / items[1].score == pytest.approx(4 / 3)
+
+
+def test_a_buyer_counts_once_however_often_they_buy(
+    updates: ModelUpdates, queries: RecommendationQueries, repository: FakeRepository
+) -> None:
+    for n in range(5):
+        updates.apply(f"e{n}", buy(f"p{n}", "u1", "tea", minutes=n))
+    buyers(updates, 1, {"tea": 1})
+    assert repository.items["tea"].buyers == 2
+    assert queries.recommend("newcomer", 5) == []  # 2 buyers: below the minimum of 3
+
+
+def test_a_full_refund_takes_the_buyer_back(
+    updates: ModelUpdates, queries: RecommendationQueries, repository: FakeRepository
+) -> None:
+    buyers(updates, 3, {"tea": 2})
+    updates.apply("r1", RefundRecorded("b-p0", "b0", NOW, 0.5))  # keeps one: still a buyer
+    assert repository.items["tea"].buyers == 3
+    updates.apply("r2", RefundRecorded("b-p0", "b0", NOW, 1.0))
+    assert repository.items["tea"].buyers == 2
+    assert queries.recommend("newcomer", 5) == []
 
 
 def test_no_purchases_anywhere_is_an_empty_list_that_is_not_cached(
@@ -85,7 +137,7 @@ def test_no_purchases_anywhere_is_an_empty_list_that_is_not_cached(
 ) -> None:
     assert queries.recommend("newcomer", 5) == []
     assert "newcomer" not in cache.users
-    updates.apply("e1", buy("p1", "u1", "tea"))
+    buyers(updates, 3, {"tea": 1})
     assert [i.sku for i in queries.recommend("newcomer", 5)] == ["tea"]
 
 
@@ -105,7 +157,7 @@ def test_lists_are_cached_and_sliced(
     updates: ModelUpdates, queries: RecommendationQueries, cache: FakeCache
 ) -> None:
     for n in range(15):
-        updates.apply(f"e{n}", buy(f"p{n}", f"u{n}", f"sku-{n}"))
+        buyers(updates, 3, {f"sku-{n}": 1}, f"u{n}-")
     assert len(queries.recommend("someone", 0)) == DEFAULT_LIMIT
     assert len(cache.users["someone"]) == 15
     assert len(queries.recommend("someone", 3)) == 3

@@ -13,8 +13,10 @@ from recommendation_service.domain.model import (
     HistoryItem,
     ModelParameters,
     Neighbour,
+    buyer_change,
     history_change,
     personal_scores,
+    popular_list,
     popularity_mass,
     popularity_now,
     preference,
@@ -77,6 +79,34 @@ def test_popularity_decays_by_half_per_half_life() -> None:
     mass = popularity_mass(4, NOW, parameters)
     assert popularity_now(mass, NOW, parameters) == pytest.approx(4)
     assert popularity_now(mass, NOW + timedelta(days=7), parameters) == pytest.approx(2)
+
+
+def test_a_buyer_adds_one_whatever_the_quantity() -> None:
+    parameters = ModelParameters(popularity_half_life_days=7)
+    small, huge = HistoryItem(1.0, NOW), HistoryItem(1_000_000.0, NOW)
+    assert buyer_change(None, small, parameters) == buyer_change(None, huge, parameters)
+    first = buyer_change(None, huge, parameters)
+    assert first.buyers == 1
+    assert popularity_now(first.popularity, NOW, parameters) == pytest.approx(1)
+    # More of the same, bought later: still one buyer, now counted from the later purchase.
+    later = HistoryItem(2_000_000.0, NOW + timedelta(days=7))
+    again = buyer_change(huge, later, parameters)
+    assert again.buyers == 0
+    total = first.popularity + again.popularity
+    assert popularity_now(total, NOW + timedelta(days=7), parameters) == pytest.approx(1)
+    # Nothing kept any more (a full refund): the buyer is taken back.
+    gone = buyer_change(later, None, parameters)
+    assert gone.buyers == -1
+    assert total + gone.popularity == pytest.approx(0, abs=1e-9 * abs(total))
+    assert buyer_change(None, None, parameters).buyers == 0
+
+
+def test_the_popular_list_needs_the_minimum_of_buyers() -> None:
+    parameters = ModelParameters(popular_min_buyers=3)
+    rows = [("one-buyer", 1, 900.0), ("b", 3, 3.0), ("a", 3, 3.0), ("c", 5, 4.5), ("d", 4, 0.0)]
+    assert popular_list(rows, 10, parameters) == [("c", 4.5), ("a", 3.0), ("b", 3.0)]
+    assert popular_list(rows, 1, parameters) == [("c", 4.5)]
+    assert popular_list(rows, 10, ModelParameters(popular_min_buyers=1))[0] == ("one-buyer", 900.0)
 
 
 def test_scores_correct_for_popularity() -> None:

@@ -189,6 +189,7 @@ class SqlModelRepository:
             "mass": table.mass + insert.excluded.mass,
             "quantity": table.quantity + insert.excluded.quantity,
             "popularity": table.popularity + insert.excluded.popularity,
+            "buyers": table.buyers + insert.excluded.buyers,
         }
         rows = [
             {
@@ -196,6 +197,7 @@ class SqlModelRepository:
                 "mass": delta.mass,
                 "quantity": delta.quantity,
                 "popularity": delta.popularity,
+                "buyers": delta.buyers,
             }
             for sku, delta in sorted(deltas.items())
         ]
@@ -255,10 +257,11 @@ class SqlModelRepository:
                 )
         return found
 
-    def popular(self, limit: int) -> list[tuple[str, float]]:
+    def popular(self, limit: int, min_buyers: int) -> list[tuple[str, float]]:
+        # domain.model.popular_list, in SQL.
         query = (
             sa.select(t.items.c.sku, t.items.c.popularity)
-            .where(t.items.c.popularity > NEGLIGIBLE)
+            .where(t.items.c.buyers >= min_buyers, t.items.c.popularity > NEGLIGIBLE)
             .order_by(t.items.c.popularity.desc(), t.items.c.sku)
             .limit(limit)
         )

@@ -3,7 +3,7 @@
 processed_events  every applied event id (deduplication of at-least-once delivery)
 purchases         each payment seen, with its refunded fraction (+ purchase_items)
 user_items        each user's kept quantity per sku (their history)
-items             per sku: preference mass n, kept quantity, popularity mass
+items             per sku: preference mass n, kept quantity, distinct buyers, popularity mass
 item_pairs        C(a, b) for co-occurring skus, stored in both directions
 dead_letters      events given up on by the broker-less delivery path
 """
@@ -75,6 +75,8 @@ items = sa.Table(
     sa.Column("mass", sa.Double, nullable=False),
     sa.Column("quantity", sa.Double, nullable=False),
     sa.Column("popularity", sa.Double, nullable=False, index=True),
+    # Users who keep some of the item (migration 0002).
+    sa.Column("buyers", sa.Integer, nullable=False, server_default="0"),
 )
 
 item_pairs = sa.Table(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from switchyard_kit.sku import sku_problem
+
 
 class MalformedEvent(ValueError):
     """An event that can never be applied (bad payload): it ends in the dead letters."""
@@ -35,8 +37,10 @@ class RefundRecorded:
 
 
 def checked_sku(sku: str) -> str:
-    if not sku or len(sku) > 64:
-        raise MalformedEvent(f"sku must be 1 to 64 characters, got {len(sku)}")
+    """The SKU, if it follows the rule payment enforces at its API; an event
+    with any other is never learned (it would be shown in others' lists)."""
+    if problem := sku_problem(sku):
+        raise MalformedEvent(f"sku {problem}")
     return sku
 
 

@@ -23,10 +23,15 @@ Everything is additive over users, so the model is updated incrementally: an
 event changes one user's history and `history_change` gives the exact deltas
 of C and n. Applying every event's delta equals recounting from scratch.
 
-Popularity (the cold-start fallback) is the quantity bought with exponential
-time decay. It is stored as ``quantity * exp((t - EPOCH) / tau)`` (the decay
-factor of "now" is common to every item, so ranking needs no recomputation)
-and reported as that value times ``exp(-(now - EPOCH) / tau)``.
+Popularity (the cold-start fallback) counts distinct buyers, never quantity:
+one buyer of a million units weighs what one buyer of one unit does, so a
+single account cannot push an item into everyone's list. Each user who keeps
+an item adds one, decayed from their latest purchase of it: the item's
+popularity is ``sum over its buyers u of exp((last purchase of u - EPOCH) /
+tau)`` (the decay factor of "now" is common to every item, so ranking needs
+no recomputation), reported as that value times ``exp(-(now - EPOCH) / tau)``:
+the number of buyers, recent ones counting fully. An item is popular only
+once `popular_min_buyers` distinct users keep it (`popular_list`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class ModelParameters:
     source_exponent: float = 1.0
     target_exponent: float = 0.6
     popularity_half_life_days: float = 14.0
+    # Distinct buyers an item needs before it is shown to everyone as popular.
+    popular_min_buyers: int = 3
     # Only the caller's most recently bought items are used to score (bounds the work).
     history_limit: int = 200
     exclude_purchased: bool = True
@@ -92,11 +99,13 @@ class HistoryItem:
 
 @dataclass(frozen=True)
 class ItemDelta:
-    """The change of one item's aggregates: n (mass), quantity, popularity mass."""
+    """The change of one item's aggregates: n (mass), quantity, distinct
+    buyers (users who keep some of it) and popularity mass."""
 
     mass: float = 0.0
     quantity: float = 0.0
     popularity: float = 0.0
+    buyers: int = 0
 
 
 @dataclass
@@ -155,6 +164,37 @@ def popularity_mass(quantity: float, purchased_at: datetime, parameters: ModelPa
     """The stored popularity contribution of `quantity` bought at `purchased_at`."""
     elapsed = (purchased_at - POPULARITY_EPOCH).total_seconds()
     return quantity * math.exp(elapsed / parameters.popularity_tau_seconds)
+
+
+def buyer_change(
+    old: HistoryItem | None, new: HistoryItem | None, parameters: ModelParameters
+) -> ItemDelta:
+    """How one user's entry for an item (None: they keep none of it) moving
+    from `old` to `new` changes the item's buyers and popularity mass.
+
+    Quantity plays no part: a buyer counts once, from their latest purchase.
+    """
+    buyers = (new is not None) - (old is not None)
+    popularity = 0.0
+    if new is not None:
+        popularity += popularity_mass(1.0, new.last_purchased_at, parameters)
+    if old is not None:
+        popularity -= popularity_mass(1.0, old.last_purchased_at, parameters)
+    return ItemDelta(buyers=buyers, popularity=popularity)
+
+
+def popular_list(
+    items: Iterable[tuple[str, int, float]], limit: int, parameters: ModelParameters
+) -> list[tuple[str, float]]:
+    """(sku, buyers, popularity mass) -> the popular list, best first: items
+    with at least `popular_min_buyers` buyers, by popularity, ties by sku.
+    The repository runs the same rule in SQL."""
+    eligible = (
+        (sku, mass)
+        for sku, buyers, mass in items
+        if buyers >= parameters.popular_min_buyers and mass > NEGLIGIBLE
+    )
+    return heapq.nsmallest(limit, eligible, key=lambda entry: (-entry[1], entry[0]))
 
 
 def popularity_now(mass: float, now: datetime, parameters: ModelParameters) -> float:

@@ -16,9 +16,9 @@ from recommendation_service.domain.model import (
     ItemDelta,
     ModelParameters,
     Recommendation,
+    buyer_change,
     history_change,
     personal_scores,
-    popularity_mass,
     popularity_now,
     preferences,
     recent_history,
@@ -163,11 +163,12 @@ class ModelUpdates:
         items = dict(delta.items)
         for sku, change in quantity_changes.items():
             current = items.get(sku, ItemDelta())
+            buyer = buyer_change(history.get(sku), saved[sku], self.parameters)
             items[sku] = ItemDelta(
                 mass=current.mass,
                 quantity=current.quantity + change,
-                popularity=current.popularity
-                + popularity_mass(change, purchased_at, self.parameters),
+                popularity=buyer.popularity,
+                buyers=buyer.buyers,
             )
         uow.model.save_history(user_id, saved)
         uow.model.apply_item_deltas(items)
@@ -234,7 +235,7 @@ class RecommendationQueries:
                     self.parameters,
                 )
             if popular is None:
-                popular = uow.model.popular(self.popular_pool)
+                popular = uow.model.popular(self.popular_pool, self.parameters.popular_min_buyers)
                 if popular:
                     self.cache.set_popular(popular)
         now = self.clock()

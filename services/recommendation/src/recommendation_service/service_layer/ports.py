@@ -53,8 +53,9 @@ class ModelRepository(Protocol):
 
     def neighbours(self, skus: Iterable[str]) -> dict[str, list[Neighbour]]: ...
 
-    def popular(self, limit: int) -> list[tuple[str, float]]:
-        """(sku, stored popularity mass), best first, only positive masses."""
+    def popular(self, limit: int, min_buyers: int) -> list[tuple[str, float]]:
+        """(sku, stored popularity mass), best first, only positive masses of
+        items with at least `min_buyers` buyers (domain.model.popular_list)."""
 
     def record_dead_letter(
         self, event_id: str, event_type: str, reason: str, payload: bytes, at: datetime
