@@ -84,6 +84,9 @@ def start_platform(
         # Rotation tests: a new kid is fetched soon after an unknown-kid probe.
         "GATEWAY_JWKS_REFETCH_MIN_INTERVAL_SECONDS": "1",
         "AUTH_REFRESH_REUSE_OVERLAP_SECONDS": "1",
+        # The shared popular list is cached 30 s by default: tests that watch
+        # it change (tests/e2e/test_recommendations.py) wait 1 s instead.
+        "RECOMMENDATION_POPULAR_CACHE_TTL_SECONDS": "1",
     }
     if create_database is not None:
         for name in SERVICES:

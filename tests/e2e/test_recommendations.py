@@ -16,6 +16,11 @@ from e2e.harness import Account, AuthActions
 # (relay poll 0.5 s + delivery + one model update + cache invalidation;
 # typically well under a second).
 PROPAGATION_BOUND_SECONDS = 10.0
+# RECOMMENDATION_POPULAR_MIN_BUYERS, the default: distinct buyers an item needs to be popular.
+MIN_BUYERS = 3
+# What the shared popular list may lag behind (RECOMMENDATION_POPULAR_CACHE_TTL_SECONDS
+# as tests/e2e/harness.py sets it, plus a margin).
+POPULAR_CACHE_SECONDS = 1.5
 
 
 def skus(count: int) -> list[str]:
@@ -89,9 +94,10 @@ def test_a_payment_changes_the_buyers_recommendations_within_the_bound(
 
 def test_a_new_user_gets_popular_items(api: httpx.Client, auth: AuthActions) -> None:
     (sku,) = skus(1)
-    buyer = auth.signup()
-    fund(api, buyer)
-    pay(api, buyer, {sku: 5})
+    for _ in range(MIN_BUYERS):
+        buyer = auth.signup()
+        fund(api, buyer)
+        pay(api, buyer, {sku: 5})
     newcomer = auth.signup()
     wait_until(lambda: bool(recommendations(api, newcomer)))
     items = recommendations(api, newcomer, limit=3)
@@ -122,3 +128,58 @@ def test_me_brings_profile_wallet_and_recommendations(api: httpx.Client, auth: A
     assert api.get("/v1/me").status_code == 401
     spec = api.get("/openapi.json").json()
     assert {"/v1/me", "/v1/recommendations"} <= set(spec["paths"])
+
+
+def test_one_buyer_cannot_poison_everyones_popular_list(
+    api: httpx.Client, auth: AuthActions
+) -> None:
+    attacker = auth.signup()
+    fund(api, attacker, 2_000_000)
+    wallet = api.get("/v1/wallet", headers=attacker.headers).json()
+
+    # A SKU outside the documented pattern never gets in: 400 naming it, nothing moves.
+    odd = {
+        "amount": 1_000_000,
+        "currency": "EUR",
+        "merchant_id": "merchant-1",
+        "items": [{"sku": "<svg onload=alert(1)>", "quantity": 1_000_000, "unit_amount": 1}],
+    }
+    response = api.post(
+        "/v1/payments",
+        json=odd,
+        headers=attacker.headers | {"Idempotency-Key": f"pay-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "items[0].sku" in {error["field"] for error in response.json()["errors"]}
+    assert api.get("/v1/wallet", headers=attacker.headers).json() == wallet
+    assert api.get("/v1/payments", headers=attacker.headers).json()["payments"] == []
+
+    # A valid SKU in a huge quantity from one buyer; then one bought by MIN_BUYERS users.
+    bulk, tea, biscuits = skus(3)
+    response = api.post(
+        "/v1/payments",
+        json={**odd, "items": [{"sku": bulk, "quantity": 1_000_000, "unit_amount": 1}]},
+        headers=attacker.headers | {"Idempotency-Key": f"pay-{uuid.uuid4()}"},
+    )
+    assert response.status_code == 201, response.text
+    buyers = [auth.signup() for _ in range(MIN_BUYERS)]
+    for buyer in buyers:
+        fund(api, buyer)
+    pay(api, buyers[0], {tea: 1, biscuits: 1})
+    for buyer in buyers[1:]:
+        pay(api, buyer, {tea: 1})
+
+    # Events are applied in order: once the last buyer's shows (biscuits, bought
+    # with tea by the first buyer, becomes personal), every earlier one did too.
+    def last_applied() -> bool:
+        items = recommendations(api, buyers[-1])
+        return biscuits in {i["sku"] for i in items if i["source"] == "personal"}
+
+    wait_until(last_applied)
+    time.sleep(POPULAR_CACHE_SECONDS)
+    newcomer = auth.signup()
+    popular = recommendations(api, newcomer, limit=100)
+    assert {i["source"] for i in popular} == {"popular"}
+    assert tea in {i["sku"] for i in popular}  # MIN_BUYERS distinct buyers: popular
+    assert bulk not in {i["sku"] for i in popular}  # one buyer, whatever the quantity
