@@ -124,12 +124,14 @@ class CooccurrenceModel:
     def __init__(self, parameters: ModelParameters) -> None:
         self.parameters = parameters
         self.mass: dict[str, float] = defaultdict(float)
+        self.buyers: Counter[str] = Counter()
         self.pairs: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.histories: dict[str, dict[str, HistoryItem]] = {}
 
     def learn(self, user: str, ratings: list[Rating]) -> None:
         history = {r.item: HistoryItem(1.0, r.at) for r in ratings}
         self.histories[user] = history
+        self.buyers.update(history.keys())
         delta = history_change(
             {}, preferences({s: h.quantity for s, h in history.items()}), self.parameters
         )
@@ -141,7 +143,7 @@ class CooccurrenceModel:
     def freeze(self) -> None:
         """The rows a scoring query reads, built once (as the database holds them)."""
         self.neighbours = {
-            a: [Neighbour(b, w, self.mass[b]) for b, w in row.items()]
+            a: [Neighbour(b, w, self.mass[b], self.buyers[b]) for b, w in row.items()]
             for a, row in self.pairs.items()
         }
 

@@ -16,7 +16,8 @@ from e2e.harness import Account, AuthActions
 # (relay poll 0.5 s + delivery + one model update + cache invalidation;
 # typically well under a second).
 PROPAGATION_BOUND_SECONDS = 10.0
-# RECOMMENDATION_POPULAR_MIN_BUYERS, the default: distinct buyers an item needs to be popular.
+# RECOMMENDATION_POPULAR_MIN_BUYERS and _PERSONAL_MIN_BUYERS, the defaults: the
+# distinct buyers an item needs to be popular, or a personal pick.
 MIN_BUYERS = 3
 # What the shared popular list may lag behind (RECOMMENDATION_POPULAR_CACHE_TTL_SECONDS
 # as tests/e2e/harness.py sets it, plus a margin).
@@ -72,12 +73,15 @@ def test_a_payment_changes_the_buyers_recommendations_within_the_bound(
     api: httpx.Client, auth: AuthActions
 ) -> None:
     tea, cups, kettle = skus(3)
-    earlier, buyer = auth.signup(), auth.signup()
-    for account in (earlier, buyer):
+    # Enough earlier buyers for cups and kettle to be picks (MIN_BUYERS).
+    earlier = [auth.signup() for _ in range(MIN_BUYERS)]
+    buyer = auth.signup()
+    for account in (*earlier, buyer):
         fund(api, account)
     # Applied before the buyer's payment: one relay publishes in commit order
     # and events are applied in stream order.
-    pay(api, earlier, {tea: 1, cups: 2, kettle: 1})
+    for account in earlier:
+        pay(api, account, {tea: 1, cups: 2, kettle: 1})
 
     before = recommendations(api, buyer)  # cached from now on
     assert all(item["source"] == "popular" for item in before)
@@ -155,25 +159,28 @@ def test_one_buyer_cannot_poison_everyones_popular_list(
     assert api.get("/v1/wallet", headers=attacker.headers).json() == wallet
     assert api.get("/v1/payments", headers=attacker.headers).json()["payments"] == []
 
-    # A valid SKU in a huge quantity from one buyer; then one bought by MIN_BUYERS users.
+    # A valid SKU in a huge quantity from one buyer, beside what others buy;
+    # then items bought by MIN_BUYERS users.
     bulk, tea, biscuits = skus(3)
+    lines = [{"sku": sku, "quantity": 1_000_000, "unit_amount": 1} for sku in (bulk, tea)]
     response = api.post(
         "/v1/payments",
-        json={**odd, "items": [{"sku": bulk, "quantity": 1_000_000, "unit_amount": 1}]},
+        json={**odd, "amount": 2_000_000, "items": lines},
         headers=attacker.headers | {"Idempotency-Key": f"pay-{uuid.uuid4()}"},
     )
     assert response.status_code == 201, response.text
     buyers = [auth.signup() for _ in range(MIN_BUYERS)]
-    for buyer in buyers:
+    probe = auth.signup()
+    for buyer in (*buyers, probe):
         fund(api, buyer)
-    pay(api, buyers[0], {tea: 1, biscuits: 1})
-    for buyer in buyers[1:]:
-        pay(api, buyer, {tea: 1})
+    for buyer in buyers:
+        pay(api, buyer, {tea: 1, biscuits: 1})
+    pay(api, probe, {tea: 1})
 
-    # Events are applied in order: once the last buyer's shows (biscuits, bought
-    # with tea by the first buyer, becomes personal), every earlier one did too.
+    # Events are applied in order: once the probe's shows (biscuits, bought with
+    # tea by the buyers, becomes their pick), every earlier one did too.
     def last_applied() -> bool:
-        items = recommendations(api, buyers[-1])
+        items = recommendations(api, probe)
         return biscuits in {i["sku"] for i in items if i["source"] == "personal"}
 
     wait_until(last_applied)
@@ -183,3 +190,5 @@ def test_one_buyer_cannot_poison_everyones_popular_list(
     assert {i["source"] for i in popular} == {"popular"}
     assert tea in {i["sku"] for i in popular}  # MIN_BUYERS distinct buyers: popular
     assert bulk not in {i["sku"] for i in popular}  # one buyer, whatever the quantity
+    # Nor does the bulk buy become a personal pick of anyone.
+    assert bulk not in {i["sku"] for i in recommendations(api, probe, limit=100)}

@@ -251,10 +251,13 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
 
     # Meanwhile, real payments flow on.
     tea, cups = skus(2)
-    earlier, buyer = auth.signup(), auth.signup()
-    for account in (earlier, buyer):
+    # Three earlier buyers: an item needs 3 to be a pick (RECOMMENDATION_PERSONAL_MIN_BUYERS).
+    earlier = [auth.signup() for _ in range(3)]
+    buyer = auth.signup()
+    for account in (*earlier, buyer):
         fund(api, account)
-    pay(api, earlier, {tea: 1, cups: 1})
+    for account in earlier:
+        pay(api, account, {tea: 1, cups: 1})
     pay(api, buyer, {tea: 1})
     deadline = time.monotonic() + 15
     while cups not in {i["sku"] for i in recommendations(api, buyer) if i["source"] == "personal"}:

@@ -23,6 +23,8 @@ class RecommendationSettings(ServiceSettings):
     RECOMMENDATION_POPULARITY_HALF_LIFE_DAYS  time decay of popularity (14)
     RECOMMENDATION_POPULAR_MIN_BUYERS         distinct buyers an item needs before it
                                               is in the popular list (3)
+    RECOMMENDATION_PERSONAL_MIN_BUYERS        distinct buyers an item needs before it
+                                              is recommended from co-purchases (3)
     RECOMMENDATION_HISTORY_LIMIT              most recent items used to score (200)
     RECOMMENDATION_USER_WEIGHT_EXPONENT, _SOURCE_EXPONENT, _TARGET_EXPONENT
                                               the similarity (see domain/model.py)
@@ -44,6 +46,7 @@ class RecommendationSettings(ServiceSettings):
     exclude_purchased: bool = True
     popularity_half_life_days: float = Field(default=14.0, gt=0, le=3_650)
     popular_min_buyers: int = Field(default=ModelParameters.popular_min_buyers, ge=1, le=1_000)
+    personal_min_buyers: int = Field(default=ModelParameters.personal_min_buyers, ge=1, le=1_000)
     history_limit: int = Field(default=200, ge=1, le=10_000)
     user_weight_exponent: float = Field(default=0.75, ge=0, le=2)
     source_exponent: float = Field(default=1.0, ge=0, le=2)
@@ -67,6 +70,7 @@ class RecommendationSettings(ServiceSettings):
             target_exponent=self.target_exponent,
             popularity_half_life_days=self.popularity_half_life_days,
             popular_min_buyers=self.popular_min_buyers,
+            personal_min_buyers=self.personal_min_buyers,
             history_limit=self.history_limit,
             exclude_purchased=self.exclude_purchased,
         )

@@ -87,7 +87,8 @@ class FakeRepository:
         found: dict[str, list[Neighbour]] = defaultdict(list)
         for (a, b), weight in self.pairs.items():
             if a in wanted and b in self.items:
-                found[a].append(Neighbour(b, weight, self.items[b].mass))
+                item = self.items[b]
+                found[a].append(Neighbour(b, weight, item.mass, item.buyers))
         return dict(found)
 
     def popular(self, limit: int, min_buyers: int) -> list[tuple[str, float]]:

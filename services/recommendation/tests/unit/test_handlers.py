@@ -146,11 +146,23 @@ def test_co_purchases_become_personal_and_bought_items_are_left_out(
 ) -> None:
     updates.apply("e1", buy("p1", "u1", "tea", "cups"))
     updates.apply("e2", buy("p2", "u2", "tea", "cups", "kettle"))
+    updates.apply("e4", buy("p4", "u4", "tea", "cups", "kettle"))
+    updates.apply("e5", buy("p5", "u5", "cups", "kettle"))
     updates.apply("e3", buy("p3", "u3", "tea"))
     items = queries.recommend("u3", 5)
     assert [i.source for i in items[:2]] == [PERSONAL, PERSONAL]
     assert items[0].sku == "cups"
     assert "tea" not in {i.sku for i in items}
+
+
+def test_one_buyer_beside_a_popular_item_is_no_personal_pick(
+    updates: ModelUpdates, queries: RecommendationQueries
+) -> None:
+    buyers(updates, 3, {"tea": 1, "cups": 1})
+    updates.apply("e1", PurchaseRecorded("p1", "attacker", NOW, {"tea": 1_000_000, "x": 1_000_000}))
+    updates.apply("e2", buy("p2", "u9", "tea"))
+    items = queries.recommend("u9", 5)
+    assert [(i.sku, i.source) for i in items] == [("cups", PERSONAL)]
 
 
 def test_lists_are_cached_and_sliced(

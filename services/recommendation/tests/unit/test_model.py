@@ -112,9 +112,20 @@ def test_the_popular_list_needs_the_minimum_of_buyers() -> None:
 def test_scores_correct_for_popularity() -> None:
     parameters = ModelParameters()
     # "a" co-occurs as often with a blockbuster as with a niche item: the niche wins.
-    neighbours = {"a": [Neighbour("blockbuster", 1.0, 100.0), Neighbour("niche", 1.0, 2.0)]}
+    neighbours = {"a": [Neighbour("blockbuster", 1.0, 100.0, 100), Neighbour("niche", 1.0, 3.0, 3)]}
     scores = personal_scores({"a": 1.0}, {"a": 3.0}, neighbours, parameters)
     assert scores["niche"] > scores["blockbuster"] > 0
+
+
+def test_an_item_with_too_few_buyers_is_no_personal_candidate() -> None:
+    # One account bought "planted" in bulk beside "a": a huge C(a, planted), one buyer.
+    neighbours = {"a": [Neighbour("planted", 400.0, 20.0, 1), Neighbour("usual", 0.5, 3.0, 3)]}
+    scores = personal_scores({"a": 1.0}, {"a": 30.0}, neighbours, ModelParameters())
+    assert set(scores) == {"usual"}
+    loose = personal_scores(
+        {"a": 1.0}, {"a": 30.0}, neighbours, ModelParameters(personal_min_buyers=1)
+    )
+    assert loose["planted"] > loose["usual"]
 
 
 def test_recent_history_keeps_the_latest_items() -> None:

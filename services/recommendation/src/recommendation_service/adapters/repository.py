@@ -247,13 +247,13 @@ class SqlModelRepository:
         pairs, items = t.item_pairs.c, t.items.c
         for chunk in _chunks(wanted):
             query = (
-                sa.select(pairs.sku_a, pairs.sku_b, pairs.weight, items.mass)
+                sa.select(pairs.sku_a, pairs.sku_b, pairs.weight, items.mass, items.buyers)
                 .join_from(t.item_pairs, t.items, items.sku == pairs.sku_b)
                 .where(pairs.sku_a.in_(chunk), pairs.weight > NEGLIGIBLE)
             )
             for row in self.session.execute(query):
                 found.setdefault(row.sku_a, []).append(
-                    Neighbour(row.sku_b, float(row.weight), float(row.mass))
+                    Neighbour(row.sku_b, float(row.weight), float(row.mass), int(row.buyers))
                 )
         return found
 

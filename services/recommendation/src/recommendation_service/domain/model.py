@@ -64,6 +64,10 @@ class ModelParameters:
     popularity_half_life_days: float = 14.0
     # Distinct buyers an item needs before it is shown to everyone as popular.
     popular_min_buyers: int = 3
+    # Distinct buyers an item needs before it is recommended from co-purchases:
+    # below it, one account buying an item beside a popular one would make it
+    # the top personal pick of that popular item's every buyer.
+    personal_min_buyers: int = 3
     # Only the caller's most recently bought items are used to score (bounds the work).
     history_limit: int = 200
     exclude_purchased: bool = True
@@ -82,11 +86,13 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """A co-occurring item as stored: its sku, C(a, sku) and its mass n(sku)."""
+    """A co-occurring item as stored: its sku, C(a, sku), its mass n(sku) and
+    how many distinct users keep it."""
 
     sku: str
     weight: float
     mass: float
+    buyers: int
 
 
 @dataclass(frozen=True)
@@ -217,8 +223,10 @@ def personal_scores(
     neighbours: Mapping[str, Iterable[Neighbour]],
     parameters: ModelParameters,
 ) -> dict[str, float]:
-    """score(b) = sum over a in `prefs` of p(a) * C(a, b) / (n(a)^alpha * n(b)^beta)."""
+    """score(b) = sum over a in `prefs` of p(a) * C(a, b) / (n(a)^alpha * n(b)^beta),
+    for candidates b with at least `personal_min_buyers` buyers."""
     alpha, beta = parameters.source_exponent, parameters.target_exponent
+    min_buyers = parameters.personal_min_buyers
     scores: dict[str, float] = defaultdict(float)
     for sku, p in prefs.items():
         mass = source_masses.get(sku, 0.0)
@@ -226,6 +234,8 @@ def personal_scores(
             continue
         scale = p / mass**alpha
         for neighbour in neighbours.get(sku, ()):
+            if neighbour.buyers < min_buyers:
+                continue
             if neighbour.weight > NEGLIGIBLE and neighbour.mass > NEGLIGIBLE:
                 scores[neighbour.sku] += scale * neighbour.weight / neighbour.mass**beta
     return dict(scores)
