@@ -167,7 +167,7 @@ def history_change(
 
 
 def popularity_mass(quantity: float, purchased_at: datetime, parameters: ModelParameters) -> float:
-    """The stored popularity contribution of `quantity` bought at `purchased_at`."""
+    """`quantity` (one buyer: 1) at `purchased_at`, as a stored popularity mass."""
     elapsed = (purchased_at - POPULARITY_EPOCH).total_seconds()
     return quantity * math.exp(elapsed / parameters.popularity_tau_seconds)
 
@@ -204,7 +204,7 @@ def popular_list(
 
 
 def popularity_now(mass: float, now: datetime, parameters: ModelParameters) -> float:
-    """A stored popularity mass as the decayed quantity at `now`."""
+    """A stored popularity mass as the decayed number of buyers at `now`."""
     elapsed = (now - POPULARITY_EPOCH).total_seconds()
     return mass * math.exp(-elapsed / parameters.popularity_tau_seconds)
 
