@@ -253,7 +253,8 @@ def main() -> int:
         )
     run(
         f"service model (gamma {chosen.user_weight_exponent}, alpha {chosen.source_exponent}, "
-        f"beta {chosen.target_exponent}, popular: >= {chosen.popular_min_buyers} buyers)",
+        f"beta {chosen.target_exponent}, buyers: popular >= {chosen.popular_min_buyers}, "
+        f"personal >= {chosen.personal_min_buyers})",
         model(chosen),
     )
 
