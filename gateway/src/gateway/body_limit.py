@@ -5,15 +5,21 @@ A body with a Content-Length over the limit is refused by Flask
 front, and werkzeug reads it through a stream that silently stops at the
 limit: the app used to get the first 64 KiB of a longer body and process
 them as if they were all of it. This middleware reads a chunked body itself,
-at most limit + 1 bytes (never more, however much the client sends): over
-the limit it answers 413 problem+json and closes the connection (the rest of
-the body is never read); within it, the app gets the body with its length
-known, as if it had been sent with a Content-Length.
+at most limit + 1 bytes before deciding: over the limit it answers 413
+problem+json and closes the connection; within it, the app gets the body
+with its length known, as if it had been sent with a Content-Length.
+
+Before a 413 it reads and drops what is left of the body, up to DRAIN_BYTES
+and DRAIN_SECONDS (a lingering close, as web servers do): closing a socket
+with unread bytes in its receive buffer sends a TCP reset, and a client still
+sending its body then loses the 413 and sees "connection reset" instead. A
+body longer than the drain budget still gets its connection closed unread.
 """
 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +32,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 TOO_LARGE_DETAIL = "the request body is too large"
+# How much of an over-limit body is read and dropped so the 413 reaches the
+# client: bounded in bytes and time, so a huge or endless body costs little.
+DRAIN_BYTES = 4 * 1024 * 1024
+DRAIN_SECONDS = 2.0
 
 
 class ChunkedBodyLimit:
@@ -45,6 +55,7 @@ class ChunkedBodyLimit:
             return self.app(environ, start_response)
         body = self._read_at_most(environ["wsgi.input"], self.max_bytes + 1)
         if len(body) > self.max_bytes:
+            self._drain(environ["wsgi.input"], DRAIN_BYTES, time.monotonic() + DRAIN_SECONDS)
             return self._too_large(environ, start_response)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -63,6 +74,15 @@ class ChunkedBodyLimit:
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
+
+    @staticmethod
+    def _drain(stream: Any, limit: int, deadline: float) -> None:
+        left = limit
+        while left > 0 and time.monotonic() < deadline:
+            chunk = stream.read(min(left, 64 * 1024))
+            if not chunk:
+                return
+            left -= len(chunk)
 
     @staticmethod
     def _too_large(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
