@@ -20,7 +20,7 @@ from typing import IO, Any
 import httpx
 from e2e.harness import Account, AuthActions, free_port
 from sqlalchemy.engine import make_url
-from switchyard_kit.launcher import (
+from switchyard_dev.launcher import (
     SERVICES,
     Component,
     Platform,
