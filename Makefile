@@ -52,7 +52,7 @@ proto-breaking: install $(BUF) ## buf breaking against AGAINST (default origin/m
 
 .PHONY: run
 run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops it
-	$(PY) -m switchyard_dev.launcher
+	$(PY) -m switchyard_dev
 
 .PHONY: test
 test: install k8s-check ## The whole test suite, integration tests against real PostgreSQL and Redis
