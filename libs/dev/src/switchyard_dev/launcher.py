@@ -238,9 +238,10 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def _forward_output(name: str, stream: IO[str], sink: IO[str]) -> None:
-    for line in stream:
-        sink.write(f"{name:>8} | {line}")
-        sink.flush()
+    with stream:
+        for line in stream:
+            sink.write(f"{name:>8} | {line}")
+            sink.flush()
 
 
 class Platform:
@@ -304,7 +305,13 @@ class Platform:
                 del self.processes[name]
             forwarder = self._forwarders.pop(name, None)
         if forwarder is not None:
-            forwarder.join(timeout=5)
+            # Children the process left behind (a SIGKILLed gunicorn master's
+            # workers) keep its output open until they exit: their lines are
+            # still forwarded and the forwarder closes the pipe, while the
+            # restart goes ahead now.
+            forwarder.join(timeout=0.2)
+            if forwarder.is_alive():
+                return
         if process.stdout is not None:
             process.stdout.close()
 
