@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import statistics
 import time
 import uuid
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from e2e.harness import Account, AuthActions, free_port
+from e2e.harness import Account, AuthActions
 from sqlalchemy.engine import make_url
 from switchyard_dev.launcher import (
     SERVICES,
@@ -105,6 +106,21 @@ class FaultPlatform:
         self.log.close()
 
 
+def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """A free loopback port per name, all different (each held until all are
+    picked, so the kernel cannot hand one out twice)."""
+    sockets = []
+    try:
+        for _ in names:
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, sockets, strict=True)}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def _through(proxy: TcpProxy, url: str) -> str:
     return (
         make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -165,14 +181,21 @@ def start_fault_platform(
         base["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
         base["RECOMMENDATION_WORKER_START_ID"] = "$"
     base.update(env or {})
-    ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    metrics_ports = {name: free_port() for name in (*SERVICES, "relay")}
+    wanted = (
+        *SERVICES,
+        "gateway",
+        *(f"metrics:{name}" for name in (*SERVICES, "relay")),
+        *(f"liveness:{name}" for name in WORKER_SERVICES),
+    )
+    free = _free_ports(wanted)
+    ports = {name: free[name] for name in (*SERVICES, "gateway")}
+    metrics_ports = {name: free[f"metrics:{name}"] for name in (*SERVICES, "relay")}
     config = PlatformConfig(
         ports=ports,
         data_dir=tmp_path / "data",
         extra_env=base,
         metrics_ports=metrics_ports,
-        liveness_ports={name: free_port() for name in WORKER_SERVICES},
+        liveness_ports={name: free[f"liveness:{name}"] for name in WORKER_SERVICES},
     )
     components = platform_components(config)
     for component in components:

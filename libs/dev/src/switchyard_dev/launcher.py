@@ -244,6 +244,15 @@ def _forward_output(name: str, stream: IO[str], sink: IO[str]) -> None:
             sink.flush()
 
 
+def _kill_leftovers(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the rest of an exited process's group (e.g. the workers of a
+    SIGKILLed gunicorn master, which would hold its port for seconds)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return  # the group is empty: nothing was left behind
+
+
 class Platform:
     """Starts components in order and stops them in reverse."""
 
@@ -263,6 +272,10 @@ class Platform:
             stdout=subprocess.PIPE if self.output else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             text=True,
+            # A process group of its own, like a container: what it leaves
+            # behind when it dies (gunicorn's workers) goes with it, and Ctrl-C
+            # reaches the launcher alone, which stops each in order.
+            start_new_session=True,
         )
 
     def start(self, timeout: float = 60.0) -> None:
@@ -299,16 +312,16 @@ class Platform:
             return process
 
     def reap(self, name: str, process: subprocess.Popen[str]) -> None:
-        """Forget `process`, which has exited, and close its output."""
+        """Forget `process`, which has exited, kill what it left behind in its
+        process group, and close its output."""
+        _kill_leftovers(process)
         with self._lock:
             if self.processes.get(name) is process:
                 del self.processes[name]
             forwarder = self._forwarders.pop(name, None)
         if forwarder is not None:
-            # Children the process left behind (a SIGKILLed gunicorn master's
-            # workers) keep its output open until they exit: their lines are
-            # still forwarded and the forwarder closes the pipe, while the
-            # restart goes ahead now.
+            # A child that left its group keeps the output open until it
+            # exits: the forwarder closes the pipe then; the restart goes ahead.
             forwarder.join(timeout=0.2)
             if forwarder.is_alive():
                 return
@@ -346,6 +359,7 @@ class Platform:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        _kill_leftovers(process)
         forwarder = self._forwarders.pop(name, None)
         if forwarder is not None:
             forwarder.join(timeout=5)
