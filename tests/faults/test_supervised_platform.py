@@ -19,9 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from e2e.harness import Account, AuthActions
+from sqlalchemy import create_engine, text
 from switchyard_dev.launcher import SERVICES, WORKER_SERVICES, http_ok
 from switchyard_dev.supervisor import RestartPolicy
+from switchyard_kit.events import stream_name
 
 from faults.platform import (
     PROBLEM_JSON,
@@ -203,15 +206,51 @@ def _personal(api: httpx.Client, account: Account) -> set[str]:
     return {item["sku"] for item in items if item["source"] == "personal"}
 
 
+def _unsent_auth_events(sp: FaultPlatform) -> int:
+    """Rows of auth's outbox its relay has not published yet."""
+    default = f"sqlite:///{(sp.config.data_dir / 'auth.db').resolve()}"
+    engine = create_engine(sp.config.extra_env.get("AUTH_DATABASE_URL", default))
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _users_stream(sp: FaultPlatform) -> tuple[Any, Any]:
+    """The users stream's newest entry id, and the profile worker's group:
+    the last id it took, its entries not yet acknowledged."""
+    client = redis.Redis.from_url(sp.config.extra_env["REDIS_URL"])
+    try:
+        stream = stream_name(sp.config.extra_env["AUTH_USERS_STREAM"])
+        last: Any = client.xinfo_stream(stream)["last-generated-id"]
+        groups: Any = client.xinfo_groups(stream)
+    finally:
+        client.close()
+    group = next(g for g in groups if g["name"] in (b"profile", "profile"))
+    return last, (group["last-delivered-id"], group["pending"])
+
+
 def _event_flow(sp: FaultPlatform, api: httpx.Client, name: str) -> Callable[[], bool]:
-    """Make an event while `name` is down; the check that it arrived."""
+    """Make an event while `name` is down; the check that it went through `name`
+    (not the profile itself: signup may create that without the event)."""
     auth = AuthActions(api)
-    if name in ("auth-relay", "profile-worker"):
-        # UserRegistered: the public view of a profile never creates one.
-        newcomer = auth.signup()
-        return lambda: (
-            api.get(f"/v1/profiles/{newcomer.user_id}", headers=newcomer.headers).status_code == 200
-        )
+    if name == "auth-relay":
+        # UserRegistered waits in auth's outbox until the relay is back.
+        auth.signup()
+        assert _unsent_auth_events(sp) > 0
+        return lambda: _unsent_auth_events(sp) == 0
+    if name == "profile-worker":
+        # The relay puts UserRegistered on the stream; only the worker takes it.
+        before, _ = _users_stream(sp)
+        auth.signup()
+
+        def consumed() -> bool:
+            last, (delivered, pending) = _users_stream(sp)
+            return bool(last != before and delivered == last and pending == 0)
+
+        return consumed
     # PaymentSucceeded: `earlier`'s purchase of (tea, cups) goes out before the
     # buyer's (one relay, outbox order), so the buyer's purchase of tea, once
     # applied, makes cups a personal recommendation.
