@@ -49,7 +49,7 @@ def jwks(signing_key: Ed25519PrivateKey) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def make_token(signing_key: Ed25519PrivateKey) -> TokenFactory:
-    """make_token(exp_in=900, kid=KID, key=signing_key, **claims).
+    """make_token(exp_in=900, kid=KID, key=signing_key, typ="at+jwt", **claims).
 
     A claim given as None is left out of the token.
     """
@@ -59,6 +59,7 @@ def make_token(signing_key: Ed25519PrivateKey) -> TokenFactory:
         kid: str = KID,
         key: Any = None,
         algorithm: str = "EdDSA",
+        typ: str | None = "at+jwt",
         **claims: Any,
     ) -> str:
         now = int(time.time())
@@ -78,7 +79,8 @@ def make_token(signing_key: Ed25519PrivateKey) -> TokenFactory:
             payload,
             key if key is not None else signing_key,
             algorithm=algorithm,
-            headers={"kid": kid},
+            # typ None leaves the header without one (PyJWT drops an empty typ).
+            headers={"kid": kid, "typ": typ},
         )
 
     return make

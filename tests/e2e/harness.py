@@ -51,6 +51,11 @@ class RunningPlatform:
         default = f"sqlite:///{(self.config.data_dir / f'{service}.db').resolve()}"
         return self.config.extra_env.get(f"{service.upper()}_DATABASE_URL", default)
 
+    @property
+    def gateway_metrics_url(self) -> str:
+        """The gateway's private /metrics (never on the public port)."""
+        return f"http://127.0.0.1:{self.config.extra_env['GATEWAY_METRICS_PORT']}/metrics"
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)
 
@@ -71,6 +76,11 @@ def start_platform(
         # Every test logs in from 127.0.0.1: the per-address login limit would
         # throttle the whole suite (tests/e2e/test_auth_*.py test the per-account one).
         "AUTH_LOGIN_ADDRESS_FREE_FAILURES": "100000",
+        # Likewise the gateway's per-address limits of signup, login and refresh
+        # (tests/e2e/test_abuse.py turns them on and tests them).
+        "GATEWAY_RATE_LIMIT_SIGNUP": "",
+        "GATEWAY_RATE_LIMIT_LOGIN": "",
+        "GATEWAY_RATE_LIMIT_REFRESH": "",
         # Rotation tests: a new kid is fetched soon after an unknown-kid probe.
         "GATEWAY_JWKS_REFETCH_MIN_INTERVAL_SECONDS": "1",
         "AUTH_REFRESH_REUSE_OVERLAP_SECONDS": "1",
@@ -89,6 +99,8 @@ def start_platform(
         # worker reads it in a consumer group of its own, from its start on.
         env["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
         env["RECOMMENDATION_WORKER_START_ID"] = "$"
+    # The gateway serves /metrics on a port of its own only.
+    env["GATEWAY_METRICS_PORT"] = str(free_port())
     env.update(extra_env or {})
     ports = {name: free_port() for name in (*SERVICES, "gateway")}
     config = PlatformConfig(ports=ports, data_dir=tmp_path / "data", extra_env=env)
@@ -123,8 +135,9 @@ class AuthActions:
 
     def __init__(self, api: httpx.Client, *, wait_for_profiles: bool = False) -> None:
         self.api = api
-        # Profiles are created from auth's UserRegistered event, a moment after
-        # signup: with this set, `signup` returns once the profile exists.
+        # Signup creates the profile before it answers; only when that call
+        # fails does the UserRegistered event create it a moment later. With
+        # this set, `signup` returns once the profile exists either way.
         self.wait_for_profiles = wait_for_profiles
 
     def signup(self, display_name: str = "Ada Lovelace", **extra: Any) -> Account:
@@ -142,8 +155,9 @@ class AuthActions:
         return account
 
     def wait_for_profile(self, account: Account, timeout: float = 15.0) -> dict[str, Any]:
-        """The profile is created from auth's UserRegistered event, shortly after
-        signup: wait for it (the public view never creates one lazily)."""
+        """Wait until the profile is readable (at once, unless signup's
+        CreateProfile failed and the event has yet to create it; the public
+        view never creates one lazily)."""
         deadline = time.monotonic() + timeout
         while True:
             response = self.api.get(f"/v1/profiles/{account.user_id}", headers=account.headers)

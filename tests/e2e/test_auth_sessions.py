@@ -188,7 +188,7 @@ def test_throttling_then_recovery_and_another_account_unaffected(
 ) -> None:
     victim = auth.signup()
     bystander = auth.signup()
-    for _ in range(5):  # AUTH_LOGIN_ACCOUNT_FREE_FAILURES
+    for _ in range(5):  # AUTH_LOGIN_ACCOUNT_ADDRESS_FREE_FAILURES
         assert login(api, victim, "wrong password!").status_code == 401
     throttled = login(api, victim)  # even the right password must wait
     assert throttled.status_code == 429, throttled.text

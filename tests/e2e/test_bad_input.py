@@ -147,12 +147,26 @@ class TestTokens:
     ) -> None:
         kid, key = _real_signing_key(platform)
         claims = self._claims(account)
-        valid = jwt.encode(claims, key, "EdDSA", headers={"kid": kid})
+        header = {"kid": kid, "typ": "at+jwt"}
+        valid = jwt.encode(claims, key, "EdDSA", headers=header)
         assert api.get("/v1/profiles/me", headers={"Authorization": f"Bearer {valid}"}).is_success
         now = int(time.time())
         for name, value in change.items():
             claims[name] = now + value if isinstance(value, int) else value
-        self._assert_refused(api, jwt.encode(claims, key, "EdDSA", headers={"kid": kid}))
+        self._assert_refused(api, jwt.encode(claims, key, "EdDSA", headers=header))
+
+    def test_auth_marks_access_tokens_as_at_jwt(self, account: Account) -> None:
+        assert jwt.get_unverified_header(account.access_token)["typ"] == "at+jwt"
+
+    @pytest.mark.parametrize("typ", [None, "JWT", "refresh+jwt"])
+    def test_real_key_and_claims_but_not_an_access_token(
+        self, api: httpx.Client, platform: RunningPlatform, account: Account, typ: str | None
+    ) -> None:
+        # RFC 8725 section 3.11: an ID-token-like or refresh JWT signed by
+        # auth's own key is not an access token (typ None: no typ at all).
+        kid, key = _real_signing_key(platform)
+        token = jwt.encode(self._claims(account), key, "EdDSA", headers={"kid": kid, "typ": typ})
+        self._assert_refused(api, token)
 
     @pytest.mark.parametrize(
         "path", ["/v1/profiles/me", "/v1/profiles/00000000-0000-4000-8000-000000000000"]

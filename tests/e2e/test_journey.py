@@ -7,7 +7,7 @@ import uuid
 import httpx
 import jwt
 
-from e2e.harness import AuthActions
+from e2e.harness import AuthActions, RunningPlatform
 
 PROBLEM = "application/problem+json"
 
@@ -92,10 +92,12 @@ def test_wrong_password_and_unknown_email_answer_the_same(
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
-def test_service_endpoints(api: httpx.Client) -> None:
+def test_service_endpoints(api: httpx.Client, platform: RunningPlatform) -> None:
     assert api.get("/healthz").status_code == 200
     assert api.get("/readyz").status_code == 200
-    metrics = api.get("/metrics")
+    # /metrics is private: 404 on the public port, served on the metrics port.
+    assert api.get("/metrics").status_code == 404
+    metrics = httpx.get(platform.gateway_metrics_url, timeout=10)
     assert metrics.status_code == 200
     assert "http_requests_total" in metrics.text
     spec = api.get("/openapi.json").json()

@@ -21,10 +21,10 @@ done:
   `GATEWAY_MAX_QUEUE_WAIT_MS` with 503 problem+json and `Retry-After: 1`,
   without entering Flask or calling a backend. Such a request was not
   processed at all, so retrying it is safe whatever its method.
-- `should_shed` is the decision; operational paths (/healthz, /readyz,
-  /metrics) are never shed: a probe failed under load would make Kubernetes
-  pull the pod out of the Service or restart it, turning overload into an
-  outage, and /metrics is how an SRE sees the overload in the first place.
+- `should_shed` is the decision; the probes (/healthz, /readyz) are never
+  shed: a probe failed under load would make Kubernetes pull the pod out of
+  the Service or restart it, turning overload into an outage. (/metrics is
+  served on a port of its own by the gunicorn master, never queued here.)
 
 The decision stays in a WSGI middleware, not in the worker, because only
 gunicorn's parser knows the path, and because it keeps gunicorn's HTTP
@@ -51,19 +51,19 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Request
-from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]  # no stubs
 
 from gateway import metrics
 from gateway.calls import request_id_from
+from gateway.header_wait import HeaderWaitWorker
 from gateway.problems import ApiError, problem_response
 from gateway.settings import load_gateway_settings
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-# Never shed: liveness, readiness and metrics (see above). The app matches
+# Never shed: liveness and readiness (see above). The app matches
 # paths with and without a trailing slash, so they are compared without it.
-OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz"})
 SHED_DETAIL = "the gateway is overloaded and did not process the request; try again later"
 RETRY_AFTER_SECONDS = 1
 
@@ -206,8 +206,10 @@ class AdmissionQueue(Executor):
                 _handoff.waited = None
 
 
-class AdmissionWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's gthread worker on an AdmissionQueue (GATEWAY_MAX_QUEUE_WAIT_MS).
+class AdmissionWorker(HeaderWaitWorker):
+    """gunicorn's gthread worker on an AdmissionQueue (GATEWAY_MAX_QUEUE_WAIT_MS),
+    queueing a connection only once its request headers are complete
+    (gateway.header_wait).
 
     gthread queues a connection for a thread when it is accepted, when a
     kept-alive one becomes readable again and when more of its bytes are

@@ -23,11 +23,14 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import metrics
 from gateway.backends import build_backends
+from gateway.body_limit import ChunkedBodyLimit
 from gateway.calls import make_view, request_id_from
+from gateway.client_address import TrustedProxies
 from gateway.docs import docs_blueprint
 from gateway.me import add_me_to_spec, register_me
 from gateway.openapi import build_spec
 from gateway.problems import ApiError, problem_response
+from gateway.ratelimit import RateLimits
 from gateway.revocation_wiring import build_revocation_check
 from gateway.settings import GatewaySettings, load_gateway_settings
 from gateway.tokens import JwksCache, TokenVerifier
@@ -37,7 +40,9 @@ logger = logging.getLogger("switchyard.gateway")
 
 EXTENSION = "switchyard_gateway"
 AUTH_BACKEND = "auth"
-_OPS_PATHS = ("/healthz", "/readyz", "/metrics")
+_OPS_PATHS = ("/healthz", "/readyz")
+# The limits a route's proto may name (rate_limit), each a GATEWAY_RATE_LIMIT_<NAME>.
+RATE_LIMIT_NAMES = ("signup", "login", "refresh")
 
 
 @dataclass
@@ -113,6 +118,12 @@ def create_app(
 
     app = Flask("gateway")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Innermost first: chunked bodies over the limit are refused before Flask;
+    # outermost, REMOTE_ADDR becomes the client address for all that follows.
+    app.wsgi_app = ChunkedBodyLimit(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, settings.trusted_proxy_hops, settings.trusted_networks
+    )
     app.url_map.converters[TemplateConverter.name] = TemplateConverter
     app.url_map.strict_slashes = False
 
@@ -121,6 +132,18 @@ def create_app(
         for backend in backend_list
         for route in discover_routes(backend.name, backend.service)
     ]
+    for route in routes:
+        # A limit name no setting exists for fails at start, naming the RPC.
+        if route.options.rate_limit and route.options.rate_limit not in RATE_LIMIT_NAMES:
+            raise RuntimeError(
+                f"{route.method.full_name}: unknown rate_limit {route.options.rate_limit!r}"
+                f" (known: {', '.join(RATE_LIMIT_NAMES)})"
+            )
+    rate_limits = RateLimits(
+        {name: settings.rate_limit(name) for name in RATE_LIMIT_NAMES},
+        settings.redis_url,
+        settings.rate_limit_redis_timeout_seconds,
+    )
     state = GatewayState(
         settings=settings,
         backends=by_name,
@@ -144,7 +167,11 @@ def create_app(
             route.path.rule,
             endpoint=route.endpoint,
             view_func=make_view(
-                route, by_name[route.backend], get_verifier, settings.default_timeout_ms
+                route,
+                by_name[route.backend],
+                get_verifier,
+                settings.default_timeout_ms,
+                rate_limits,
             ),
             methods=[route.http_method],
         )
@@ -171,11 +198,6 @@ def _register_operations(app: Flask, state: GatewayState) -> None:
         if state.draining.is_set():
             raise ApiError(503, "the gateway is shutting down")
         return Response('{"status":"ready"}', mimetype="application/json")
-
-    @app.get("/metrics")
-    def metrics_view() -> Response:
-        body, content_type = metrics.render()
-        return Response(body, content_type=content_type)
 
     @app.get("/openapi.json")
     def openapi() -> Response:

@@ -1,7 +1,9 @@
 """One HTTP request -> one unary gRPC call -> one HTTP response.
 
-The call runs under the backend's circuit breaker and bulkhead
-(gateway.resilience) with the route's budget as its gRPC deadline.
+A route with a per-address rate limit is counted first (gateway.ratelimit),
+so a refused request costs the backend nothing. The call runs under the
+backend's circuit breaker and the bulkhead of the route's class (cheap or
+expensive, gateway.resilience) with the route's budget as its gRPC deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from switchyard_kit import (
 
 from gateway import metrics
 from gateway.problems import ApiError, from_rpc_error
+from gateway.ratelimit import RateLimits
 from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
@@ -90,13 +93,18 @@ def make_view(
     backend: Backend,
     verifier: Callable[[], TokenVerifier],
     default_timeout_ms: int,
+    rate_limits: RateLimits | None = None,
 ) -> Callable[..., Response]:
-    """The Flask view of `route`: check the caller, build the request, call, answer."""
+    """The Flask view of `route`: limit, check the caller, build the request, call, answer."""
     timeout = route.timeout_seconds(default_timeout_ms)
-    guard = guard_for(backend)
+    guard = guard_for(backend, expensive=route.options.expensive)
     method_name = route.method.name
+    limit = route.options.rate_limit
 
     def view(**view_args: Any) -> Response:
+        if limit and rate_limits is not None:
+            # remote_addr is the client address (gateway.client_address).
+            rate_limits.check(limit, request.remote_addr or "")
         user_id: str | None = None
         session_id: str | None = None
         if not route.options.public:

@@ -69,6 +69,15 @@ def on_starting(server: Any) -> None:
             entry.unlink()
 
 
+def when_ready(server: Any) -> None:
+    """/metrics on its own port (GATEWAY_METRICS_PORT), served by the master:
+    the public port answers 404 there, so only what can reach this port
+    (Prometheus, by the NetworkPolicy) reads the metrics."""
+    from gateway.metrics import serve_private  # noqa: PLC0415 - after the variable is set
+
+    serve_private(_settings.metrics_port, _settings.host)
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """Telemetry per worker (OTEL_*, SENTRY_DSN); channels and keys wait for first use."""
     from switchyard_kit import setup_telemetry  # noqa: PLC0415 - in the worker only
@@ -141,6 +150,7 @@ __all__ = [
     "reuse_port",
     "threads",
     "timeout",
+    "when_ready",
     "worker_class",
     "worker_exit",
     "worker_tmp_dir",

@@ -1,14 +1,16 @@
 """RED metrics per route template and per backend call, breaker states,
-bulkhead use and admission control (queue waits, shed requests), served by
-/metrics.
+bulkhead use, admission control (queue waits, shed requests) and rate limits,
+served at /metrics on GATEWAY_METRICS_PORT only, never on the public port.
 
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
 prometheus_client is imported) makes every worker write its samples to
-files, and /metrics aggregates the files of all workers.
+files; the gunicorn master serves /metrics on the private port
+(`serve_private`) and aggregates the files of all workers there.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prometheus_client import (
@@ -19,8 +21,11 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger("switchyard.gateway.metrics")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Waits for a worker thread: well under a millisecond when idle, the limit
@@ -81,6 +86,28 @@ REQUESTS_SHED = Counter(
     "GATEWAY_MAX_QUEUE_WAIT_MS for a worker thread.",
 )
 
+# gateway.header_wait: connections closed before they got a thread, because
+# their request headers were late or too large.
+SLOW_CLIENTS_CLOSED = Counter(
+    "gateway_slow_clients_closed",
+    "Connections closed unserved: headers incomplete after GATEWAY_HEADER_TIMEOUT_SECONDS "
+    "(header_timeout) or over GATEWAY_MAX_HEADER_BYTES (headers_too_large).",
+    ["reason"],
+)
+
+# gateway.ratelimit: requests refused by a per-address limit, and checks that
+# failed open because the limit's storage (Redis) failed.
+RATE_LIMITED = Counter(
+    "gateway_rate_limited",
+    "Requests answered 429 by a per-client-address rate limit, by limit.",
+    ["limit"],
+)
+RATE_LIMIT_ERRORS = Counter(
+    "gateway_rate_limit_errors",
+    "Rate limit checks let through because the limit's storage (Redis) failed, by limit.",
+    ["limit"],
+)
+
 
 def breaker_changed(backend: str, state: int) -> None:
     """Record a breaker's new state (an IntEnum: its value is the gauge)."""
@@ -98,10 +125,33 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
     HTTP_DURATION.labels(method, route).observe(seconds)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text: every worker's samples in multiprocess mode."""
+def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text: every worker's samples in multiprocess mode."""
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_private(port: int, host: str) -> None:
+    """Serve /metrics on `port` (0: not at all) from a thread of this process.
+
+    Run in the gunicorn master: it outlives the workers, and in multiprocess
+    mode it reads every worker's files, so one scrape sees the whole pod.
+    A port already taken (say, by a gateway still draining on this host) is
+    logged, not fatal: missing metrics must not take the API down with them.
+    """
+    if not port:
+        return
+    try:
+        start_http_server(port, addr=host, registry=_registry())
+    except OSError as error:
+        logger.error(
+            "metrics port unavailable; /metrics is not served",
+            extra={"port": port, "error": str(error)},
+        )

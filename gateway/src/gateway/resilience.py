@@ -13,6 +13,16 @@ so a slow backend holds at most that many of the worker's threads; a call
 beyond the bound waits at most `bulkhead_wait_ms` for a slot (a burst against
 a healthy backend frees one within milliseconds), then fails as 503.
 
+Route classes: the RPCs whose proto marks them `expensive` (signup, login,
+refresh: a password hash or more each) run in a second bulkhead of the same
+backend, GATEWAY_BULKHEAD_EXPENSIVE_MAX_IN_FLIGHT calls per worker, that
+sheds at once (no wait) when full. Before, all of auth's routes shared one
+bulkhead of 6: 36 parallel signups took every slot and another user's
+GET /v1/auth/sessions answered 503. Now a burst of expensive calls fills
+only its own bulkhead (and the threads it bounds); the cheap routes keep
+theirs. The breaker stays one per backend: a backend that is down is down
+for both classes.
+
 Each gunicorn worker has its own breakers and bulkheads (no shared state
 between processes); /metrics shows each backend's worst state across workers.
 
@@ -64,6 +74,12 @@ class ResilienceSettings(BaseSettings):
     # Keep it below GATEWAY_THREADS, so other backends always keep a thread.
     bulkhead_max_in_flight: int = Field(default=6, ge=1)
     bulkhead_wait_ms: int = Field(default=100, ge=0)
+    # Expensive routes (proto option `expensive`): their own, smaller bulkhead,
+    # which does not queue: a burst beyond it is shed at once as 503, so it
+    # holds no thread waiting. Threads left to the cheap routes of a worker:
+    # GATEWAY_THREADS - this (8 - 4).
+    bulkhead_expensive_max_in_flight: int = Field(default=4, ge=1)
+    bulkhead_expensive_wait_ms: int = Field(default=0, ge=0)
 
 
 class BreakerState(enum.IntEnum):
@@ -230,21 +246,38 @@ class BackendGuard:
         response = guard_for(backend).call(lambda: stub.GetMyProfile(request, timeout=2))
     """
 
-    def __init__(self, name: str, settings: ResilienceSettings) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: ResilienceSettings,
+        *,
+        breaker: CircuitBreaker | None = None,
+        expensive: bool = False,
+    ) -> None:
         self.name = name
-        self.breaker = CircuitBreaker(
-            name,
-            window=settings.breaker_window,
-            min_calls=settings.breaker_min_calls,
-            failure_ratio=settings.breaker_failure_ratio,
-            open_seconds=settings.breaker_open_seconds,
-            half_open_probes=settings.breaker_half_open_probes,
-            on_change=metrics.breaker_changed,
-        )
-        self.bulkhead = Bulkhead(
-            name, settings.bulkhead_max_in_flight, settings.bulkhead_wait_ms / 1000
-        )
-        metrics.breaker_changed(name, BreakerState.CLOSED)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                name,
+                window=settings.breaker_window,
+                min_calls=settings.breaker_min_calls,
+                failure_ratio=settings.breaker_failure_ratio,
+                open_seconds=settings.breaker_open_seconds,
+                half_open_probes=settings.breaker_half_open_probes,
+                on_change=metrics.breaker_changed,
+            )
+            metrics.breaker_changed(name, BreakerState.CLOSED)
+        self.breaker = breaker
+        if expensive:
+            # Its own label, so /metrics tells the two bulkheads apart.
+            self.bulkhead = Bulkhead(
+                f"{name}:expensive",
+                settings.bulkhead_expensive_max_in_flight,
+                settings.bulkhead_expensive_wait_ms / 1000,
+            )
+        else:
+            self.bulkhead = Bulkhead(
+                name, settings.bulkhead_max_in_flight, settings.bulkhead_wait_ms / 1000
+            )
 
     def call(self, make_call: Callable[[], T]) -> T:
         """Run `make_call` (one gRPC call) under the breaker and the bulkhead.
@@ -276,7 +309,7 @@ class BackendGuard:
                 return result
         except BulkheadFull:
             self.breaker.release(permit)
-            metrics.BACKEND_REJECTED.labels(self.name, "bulkhead_full").inc()
+            metrics.BACKEND_REJECTED.labels(self.bulkhead.name, "bulkhead_full").inc()
             raise ApiError(
                 503,
                 f"the {self.name} service is saturated; try again later",
@@ -284,7 +317,9 @@ class BackendGuard:
             ) from None
 
 
-_guards: weakref.WeakKeyDictionary[Backend, BackendGuard] = weakref.WeakKeyDictionary()
+# Per backend: its guard of the cheap routes (False) and of the expensive ones
+# (True), sharing one breaker.
+_guards: weakref.WeakKeyDictionary[Backend, dict[bool, BackendGuard]] = weakref.WeakKeyDictionary()
 _guards_lock = threading.Lock()
 _settings: ResilienceSettings | None = None
 
@@ -296,13 +331,21 @@ def resilience_settings() -> ResilienceSettings:
     return _settings
 
 
-def guard_for(backend: Backend) -> BackendGuard:
-    """The guard of `backend` in this process (one per Backend object)."""
+def guard_for(backend: Backend, *, expensive: bool = False) -> BackendGuard:
+    """The guard of `backend`'s cheap or expensive routes in this process (one
+    pair per Backend object, sharing the backend's breaker)."""
     with _guards_lock:
-        guard = _guards.get(backend)
+        guards = _guards.setdefault(backend, {})
+        guard = guards.get(expensive)
         if guard is None:
-            guard = BackendGuard(backend.name, resilience_settings())
-            _guards[backend] = guard
+            other = guards.get(not expensive)
+            guard = BackendGuard(
+                backend.name,
+                resilience_settings(),
+                breaker=other.breaker if other is not None else None,
+                expensive=expensive,
+            )
+            guards[expensive] = guard
         return guard
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+import ipaddress
+
+from limits import parse_many
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 from switchyard_kit import CommonSettings, load_settings
 
@@ -82,6 +85,67 @@ class GatewaySettings(CommonSettings):
         default="127.0.0.1:50054", validation_alias=AliasChoices("RECOMMENDATION_TARGET")
     )
 
+    # Prometheus /metrics on a port of its own (0: not served), bound to
+    # GATEWAY_HOST; the public port answers 404 on /metrics.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # The client address (rate limits, the address sent to auth): by default
+    # the TCP peer, and X-Forwarded-For is ignored, as it must be on a gateway
+    # clients reach directly (anyone can send the header). Behind N proxies
+    # (the k8s ingress: 1), the address the Nth proxy from the gateway saw,
+    # read by werkzeug's ProxyFix; with trusted_proxy_cidrs set, only when the
+    # TCP peer is in one of those networks.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=10)
+    trusted_proxy_cidrs: str = ""
+    # Per-client-address limits of the routes whose proto names one
+    # (rate_limit), in the notation of the `limits` package: "5/minute;30/hour"
+    # is at most 5 in any minute and 30 in any hour (a burst of 5, then the
+    # hourly rate); "" turns that limit off. Kept in Redis with REDIS_URL
+    # (shared by every worker and pod), else in each worker's memory.
+    # Signup: a person signs up once; a few retries (typos, a second account)
+    # fit, a script creating accounts or probing which e-mails are taken does
+    # not. Login: a user who mistypes a password retries a few times; offices
+    # behind one NAT address share the budget, hence higher (auth throttles
+    # failures per account on its own). Refresh: clients refresh every few
+    # minutes per tab, never dozens of times a minute.
+    rate_limit_signup: str = "5/minute;30/hour"
+    rate_limit_login: str = "30/minute;300/hour"
+    rate_limit_refresh: str = "60/minute"
+    # Redis failing: the limits fail open (logged and counted) after at most this.
+    rate_limit_redis_timeout_seconds: float = Field(default=0.25, gt=0, le=5)
+    # Slow clients (gateway.header_wait): a connection gets a worker thread
+    # only once its request line and headers are complete; it has this long to
+    # send them (from its first byte, or from being accepted) and at most
+    # max_header_bytes, else it is closed without taking a thread.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+
+    @field_validator("trusted_proxy_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in _split(value):
+            ipaddress.ip_network(part, strict=False)  # ValueError names the bad network
+        return value
+
+    @field_validator("rate_limit_signup", "rate_limit_login", "rate_limit_refresh")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # ValueError on a malformed rate
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part, strict=False) for part in _split(self.trusted_proxy_cidrs)
+        )
+
+    def rate_limit(self, name: str) -> str:
+        """The rate of the limit called `name` ("signup" -> GATEWAY_RATE_LIMIT_SIGNUP)."""
+        value = getattr(self, f"rate_limit_{name}", None)
+        if not isinstance(value, str):
+            raise KeyError(f"no GATEWAY_RATE_LIMIT_{name.upper()} setting")
+        return value
+
     @property
     def bind_address(self) -> str:
         return f"{self.host}:{self.port}"
@@ -92,6 +156,10 @@ class GatewaySettings(CommonSettings):
         if not isinstance(target, str):
             raise KeyError(f"no <{backend.upper()}>_TARGET setting")
         return target
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def load_gateway_settings() -> GatewaySettings:

@@ -29,6 +29,11 @@ from gateway.revocation import RevocationCheck
 logger = logging.getLogger("switchyard.gateway.tokens")
 
 ALGORITHMS = ["EdDSA"]
+# The JOSE `typ` every access token carries (RFC 9068 section 2.1). A JWT
+# without it, or with another, is refused even when auth's key signed it, so
+# no other kind of token can pass for an access token (RFC 8725 section 3.11).
+# Media types are case-insensitive and may drop "application/" (RFC 7515 4.1.9).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="switchyard"'}
 
@@ -203,6 +208,9 @@ class TokenVerifier:
             raise unauthenticated("the access token is malformed") from None
         if header.get("alg") not in ALGORITHMS:
             raise unauthenticated("the access token is not signed with an accepted algorithm")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+            raise unauthenticated("the token is not an access token (typ must be at+jwt)")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise unauthenticated("the access token names no signing key")

@@ -28,6 +28,8 @@ from switchyard_kit import (
     to_rpc_status,
 )
 
+from gateway import metrics as gateway_metrics
+
 USER_ID = "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
 
 
@@ -352,7 +354,10 @@ def test_operational_endpoints(client: FlaskClient) -> None:
     client.get("/v1/auth/jwks")
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200
-    metrics = client.get("/metrics").get_data(as_text=True)
+    # /metrics is served on GATEWAY_METRICS_PORT only (test_private_ports.py):
+    # the public app answers 404 there, and renders the same text for that port.
+    assert client.get("/metrics").status_code == 404
+    metrics = gateway_metrics.render()[0].decode()
     assert 'http_requests_total{method="GET",route="/v1/auth/jwks",status="200"}' in metrics
     assert "http_request_duration_seconds_bucket" in metrics
     spec = client.get("/openapi.json").get_json()

@@ -25,7 +25,7 @@ from gateway import admission, metrics
         (None, 0.100, "/v1/profiles/me", False),
         (5.000, 0.100, "/healthz", False),
         (5.000, 0.100, "/readyz", False),
-        (5.000, 0.100, "/metrics", False),
+        (5.000, 0.100, "/metrics", True),
         (5.000, 0.100, "/healthz/", False),
         (5.000, 0.100, "/healthzz", True),
         (5.000, 0.100, "/v1/healthz", True),

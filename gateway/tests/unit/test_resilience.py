@@ -191,3 +191,49 @@ def test_guard_sheds_a_call_beyond_the_bulkhead() -> None:
         release.set()
         worker.join()
     assert guard.call(lambda: "after") == "after"
+
+
+def test_expensive_routes_have_their_own_bulkhead_and_share_the_breaker() -> None:
+    # Issue 12: 36 parallel signups took every slot of auth's one bulkhead,
+    # and another user's GET /v1/auth/sessions answered 503.
+    from gateway.resilience import guard_for  # noqa: PLC0415 - beside the test it serves
+    from switchyard.auth.v1 import auth_pb2  # noqa: PLC0415
+    from switchyard_kit import Backend  # noqa: PLC0415
+
+    auth = Backend("auth", "127.0.0.1:1", auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
+    cheap, expensive = guard_for(auth), guard_for(auth, expensive=True)
+    assert cheap is guard_for(auth)
+    assert expensive is guard_for(auth, expensive=True)
+    assert cheap.bulkhead is not expensive.bulkhead
+    assert cheap.breaker is expensive.breaker
+    assert expensive.bulkhead.name == "auth:expensive"
+    assert expensive.bulkhead.wait_seconds == 0
+
+    inside, release = threading.Event(), threading.Event()
+    held = 0
+
+    def hold() -> str:
+        inside.set()
+        release.wait(5)
+        return "ok"
+
+    workers = []
+    try:
+        # Fill the expensive bulkhead...
+        for _ in range(expensive.bulkhead.limit):
+            inside.clear()
+            worker = threading.Thread(target=expensive.call, args=(hold,))
+            worker.start()
+            workers.append(worker)
+            assert inside.wait(5)
+            held += 1
+        # ...the next expensive call is shed at once, a cheap one still runs.
+        with pytest.raises(ApiError) as raised:
+            expensive.call(lambda: "one more")
+        assert raised.value.status == 503
+        assert cheap.call(lambda: "sessions") == "sessions"
+    finally:
+        release.set()
+        for worker in workers:
+            worker.join()
+    assert held == expensive.bulkhead.limit

@@ -106,6 +106,21 @@ def test_wrong_or_missing_claims(
     assert_401(verifier, make_token(**claims))
 
 
+@pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt"])
+def test_the_access_token_type_is_accepted_in_each_spelling(
+    verifier: TokenVerifier, make_token: Callable[..., str], typ: str
+) -> None:
+    verifier.verify(make_token(typ=typ))
+
+
+@pytest.mark.parametrize("typ", [None, "JWT", "refresh+jwt", "id_token", "at+jwt+x", ""])
+def test_a_jwt_of_another_type_is_refused_though_signed_by_auths_key(
+    verifier: TokenVerifier, make_token: Callable[..., str], typ: str | None
+) -> None:
+    # RFC 8725 section 3.11: same key, valid claims, but not an access token.
+    assert "typ" in assert_401(verifier, make_token(typ=typ)).detail
+
+
 def test_tampered_payload(verifier: TokenVerifier, make_token: Callable[..., str]) -> None:
     header, payload, signature = make_token(sub="alice").split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))

@@ -21,6 +21,10 @@ class RouteOptions:
     success_status: int = 0
     timeout_ms: int = 0
     idempotency_key_required: bool = False
+    # The name of the route's per-client-address rate limit ("" for none).
+    rate_limit: str = ""
+    # Calls run in the backend's bulkhead for expensive work (gateway.resilience).
+    expensive: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ def route_options(method: descriptor.MethodDescriptor) -> RouteOptions:
         success_status=value.success_status,
         timeout_ms=value.timeout_ms,
         idempotency_key_required=value.idempotency_key_required,
+        rate_limit=value.rate_limit,
+        expensive=value.expensive,
     )
 
 

@@ -11,6 +11,7 @@ from switchyard_kit import Database
 from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
+from auth_service.adapters.profiles import GrpcProfileDirectory
 from auth_service.adapters.revocations import NoRevocationPublisher, RedisRevocationPublisher
 from auth_service.adapters.signing import Ed25519JwtSigner, FernetKeyVault, PlaintextKeyVault
 from auth_service.adapters.tables import outbox
@@ -23,6 +24,7 @@ from auth_service.adapters.unit_of_work import AuthUnitOfWork
 from auth_service.config import SECRET_VARIABLE, AuthSettings
 from auth_service.domain.tokens import TokenPolicy
 from auth_service.service_layer.handlers import AuthService, utc_now
+from auth_service.service_layer.hashing_pool import BoundedHasher
 from auth_service.service_layer.keys import KeyRing
 from auth_service.service_layer.ports import AttemptStore, KeyVault, RevocationPublisher
 from auth_service.service_layer.revocations import Revocations
@@ -68,8 +70,9 @@ def key_vault(settings: AuthSettings) -> KeyVault:
 
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     return ThrottlePolicy(
-        account_free_failures=settings.login_account_free_failures,
+        account_address_free_failures=settings.login_account_address_free_failures,
         address_free_failures=settings.login_address_free_failures,
+        account_free_failures=settings.login_account_free_failures,
         backoff_base_seconds=settings.login_backoff_base_seconds,
         backoff_max_seconds=settings.login_backoff_max_seconds,
         failure_window_seconds=settings.login_failure_window_seconds,
@@ -110,6 +113,10 @@ def build_application(
         else:
             revocation_publisher = NoRevocationPublisher()
 
+    profiles = GrpcProfileDirectory(
+        settings.profile_target, settings.profile_create_timeout_seconds
+    )
+    closers.append(profiles)
     signer = Ed25519JwtSigner()
     keys = KeyRing(
         uow_factory,
@@ -124,12 +131,20 @@ def build_application(
         clock=utc_now,
         lookback=timedelta(seconds=settings.revocation_lifetime_seconds),
     )
+    argon2 = Argon2PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_cost_kib=settings.argon2_memory_cost_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    # Made now, outside the pool's bound, rather than by the first login.
+    _ = argon2.dummy_hash
     auth = AuthService(
         uow_factory,
-        hasher=Argon2PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
+        hasher=BoundedHasher(
+            argon2,
+            workers=settings.hashing_workers,
+            queue=settings.hashing_queue,
+            queue_timeout_seconds=settings.hashing_queue_timeout_seconds,
         ),
         signer=signer,
         keys=keys,
@@ -143,6 +158,7 @@ def build_application(
         ),
         throttle=LoginThrottle(attempts, throttle_policy(settings)),
         revocations=revocations,
+        profiles=profiles,
     )
     return AuthApplication(settings, database, auth, keys, revocations, closers)
 

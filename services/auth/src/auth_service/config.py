@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 # A Fernet key is 32 random bytes; a secret shorter than this many characters
 # cannot carry that much entropy, so it is refused outside development.
 MIN_SECRET_LENGTH = 32
+# Server threads that password hashing may never take (see _check_hashing_room).
+MIN_CHEAP_RPC_THREADS = 2
 SECRET_VARIABLE = "AUTH_SIGNING_KEY_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
@@ -45,9 +47,15 @@ class AuthSettings(ServiceSettings):
     # to how long revocations and retired keys are kept.
     token_leeway_seconds: int = Field(default=30, ge=0, le=300)
 
-    # Brute-force protection (failed logins, in Redis or in-process).
-    login_account_free_failures: int = Field(default=5, ge=1)
+    # Brute-force protection (failed logins, in Redis or in-process; the
+    # policy is service_layer.throttle and the README's table).
+    # One address guessing one account:
+    login_account_address_free_failures: int = Field(default=5, ge=1)
+    # One address failing across accounts it never signed in to (NATs share addresses):
     login_address_free_failures: int = Field(default=20, ge=1)
+    # Every address together failing one account, at addresses it never signed
+    # in from; above what one address's backoff allows in a window (~110 a day).
+    login_account_free_failures: int = Field(default=200, ge=1)
     login_backoff_base_seconds: float = Field(default=1.0, gt=0)
     login_backoff_max_seconds: float = Field(default=900.0, gt=0)
     login_failure_window_seconds: float = Field(default=86_400.0, gt=0)
@@ -58,6 +66,17 @@ class AuthSettings(ServiceSettings):
     argon2_memory_cost_kib: int = Field(default=19_456, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
 
+    # Password hashing (signup, login, password change) is the one expensive
+    # thing anonymous callers can ask for: at most `hashing_workers` hashes run
+    # at once, `hashing_queue` more wait up to `hashing_queue_timeout_seconds`,
+    # and the rest are refused at once (RESOURCE_EXHAUSTED, HTTP 429), so a
+    # burst never takes every server thread from the cheap RPCs.
+    hashing_workers: int = Field(default=2, ge=1)
+    hashing_queue: int = Field(default=4, ge=0)
+    # At most 4 s: a wait plus the hash must end inside the gateway's 5 s
+    # budget for signup and login, so a caller gets 429, never a timeout.
+    hashing_queue_timeout_seconds: float = Field(default=1.0, gt=0, le=4)
+
     # Encrypts the private signing keys stored in the database (Fernet). One
     # secret, or several separated by commas while rotating it: the first
     # encrypts, every one decrypts.
@@ -66,13 +85,18 @@ class AuthSettings(ServiceSettings):
     # database again (a key rotated by another process is seen after this).
     signing_key_cache_seconds: float = Field(default=300.0, gt=0)
 
-    # The profile service: without REDIS_URL the relay delivers account
-    # events to its EventSinkService here (and to AUTH_EVENT_SINKS, if set).
+    # The profile service: signup calls its CreateProfile here, and without
+    # REDIS_URL the relay delivers account events to its EventSinkService here
+    # (and to AUTH_EVENT_SINKS, if set).
     profile_target: str = Field(
         default="127.0.0.1:50052",
         min_length=1,
         validation_alias=AliasChoices("PROFILE_TARGET", "profile_target"),
     )
+    # Signup creates the profile through CreateProfile within this bound (and
+    # what is left of the signup's deadline); past it, the UserRegistered
+    # event creates it a moment later.
+    profile_create_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
     # Comma-separated gRPC targets that receive events when there is no Redis;
     # empty means PROFILE_TARGET alone.
     event_sinks: str = ""
@@ -84,6 +108,18 @@ class AuthSettings(ServiceSettings):
     relay_publish_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_stream_max_length: int = Field(default=1_000_000, ge=1000)
     relay_retention_hours: float = Field(default=168.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_hashing_room(self) -> AuthSettings:
+        # Threads hashing or waiting to hash must leave some of the server's
+        # threads to the cheap RPCs (JWKS, refresh, sessions).
+        if self.hashing_workers + self.hashing_queue + MIN_CHEAP_RPC_THREADS > self.max_workers:
+            raise ConfigurationError(
+                "invalid configuration: AUTH_HASHING_WORKERS + AUTH_HASHING_QUEUE must leave at "
+                f"least {MIN_CHEAP_RPC_THREADS} of AUTH_MAX_WORKERS ({self.max_workers}) threads "
+                "for other RPCs"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_secret(self) -> AuthSettings:

@@ -1,5 +1,6 @@
 """A real auth gRPC server on a real database (SQLite file or PostgreSQL),
-and a recording event sink (the broker-less delivery path) in the same process."""
+and a recording stand-in of the profile server (the broker-less event sink and
+CreateProfile) in the same process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from auth_service.config import AuthSettings
 from auth_service.entrypoints.server import grpc_service
 from switchyard.auth.v1 import auth_pb2_grpc
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
+from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
 from switchyard_kit import RunningServer, upgrade_database
 
 KEY_SECRET = "integration-test-key-secret-0123456789abcdef"
@@ -52,16 +54,54 @@ class RecordingSink(events_pb2_grpc.EventSinkServiceServicer):
         return events_pb2.DeliverResponse(accepted=len(request.events))
 
 
+@dataclass
+class RecordingProfiles(profile_pb2_grpc.ProfileServiceServicer):
+    """The profile service's CreateProfile: records each request; answers
+    UNAVAILABLE while `failing`."""
+
+    created: list[profile_pb2.CreateProfileRequest] = field(default_factory=list)
+    failing: bool = False
+
+    def CreateProfile(  # noqa: N802 - the RPC's name
+        self, request: profile_pb2.CreateProfileRequest, context: grpc.ServicerContext
+    ) -> profile_pb2.CreateProfileResponse:
+        if self.failing:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "profile down")
+        self.created.append(request)
+        return profile_pb2.CreateProfileResponse(
+            profile=profile_pb2.Profile(user_id=request.user_id)
+        )
+
+
 @pytest.fixture
-def event_sink() -> Iterator[tuple[RecordingSink, str]]:
-    """The recording EventSinkService on a free loopback port, and its target."""
-    servicer = RecordingSink()
+def profile_server() -> Iterator[tuple[RecordingSink, RecordingProfiles, str]]:
+    """A stand-in profile server on a free loopback port, as auth sees it: the
+    EventSinkService (the broker-less event path) and CreateProfile, both
+    recording; and its target."""
+    sink, profiles = RecordingSink(), RecordingProfiles()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    events_pb2_grpc.add_EventSinkServiceServicer_to_server(servicer, server)
+    events_pb2_grpc.add_EventSinkServiceServicer_to_server(sink, server)
+    profile_pb2_grpc.add_ProfileServiceServicer_to_server(profiles, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    yield servicer, f"127.0.0.1:{port}"
+    yield sink, profiles, f"127.0.0.1:{port}"
     server.stop(0).wait()
+
+
+@pytest.fixture
+def event_sink(
+    profile_server: tuple[RecordingSink, RecordingProfiles, str],
+) -> tuple[RecordingSink, str]:
+    """The recording EventSinkService and its target."""
+    return profile_server[0], profile_server[2]
+
+
+@pytest.fixture
+def recorded_profiles(
+    profile_server: tuple[RecordingSink, RecordingProfiles, str],
+) -> RecordingProfiles:
+    """The recording CreateProfile (at PROFILE_TARGET)."""
+    return profile_server[1]
 
 
 @dataclass

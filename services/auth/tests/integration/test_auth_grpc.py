@@ -11,6 +11,7 @@ import pytest
 from auth_service.adapters.tables import outbox, refresh_tokens, sessions, signing_keys, users
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from switchyard.auth.v1 import auth_pb2
 from switchyard_kit import status_details
@@ -31,7 +32,10 @@ def jwks_of(server) -> jwt.PyJWKSet:
 
 
 def verify(server, token: str) -> dict:
-    key = jwks_of(server)[jwt.get_unverified_header(token)["kid"]]
+    header = jwt.get_unverified_header(token)
+    # The access-token type (RFC 9068), which the gateway's verifier requires.
+    assert header["typ"] == "at+jwt"
+    key = jwks_of(server)[header["kid"]]
     return jwt.decode(
         token,
         key.key,
@@ -84,6 +88,25 @@ def test_sign_up_then_login_then_jwks_verifies_the_tokens(auth_server) -> None:
     assert login_claims["sid"] != claims["sid"]
     assert count(auth_server, users) == 1
     assert count(auth_server, sessions) == 2
+
+
+def test_sign_up_creates_the_profile_through_create_profile(auth_server, recorded_profiles) -> None:
+    tokens = sign_up(auth_server, name="  Ann Lee ")
+    [request] = recorded_profiles.created
+    assert (request.user_id, request.display_name) == (tokens.user_id, "Ann Lee")
+
+
+def test_sign_up_answers_when_create_profile_fails_and_keeps_the_event(
+    auth_server, recorded_profiles
+) -> None:
+    recorded_profiles.failing = True
+    deferred = {"code": "UNAVAILABLE"}
+    before = REGISTRY.get_sample_value("auth_signup_profiles_deferred_total", deferred) or 0.0
+    tokens = sign_up(auth_server)
+    assert tokens.user_id
+    assert recorded_profiles.created == []
+    assert REGISTRY.get_sample_value("auth_signup_profiles_deferred_total", deferred) == before + 1
+    assert count(auth_server, outbox) == 1  # UserRegistered: the profile comes from it
 
 
 def test_jwks_lists_the_ed25519_key(auth_server) -> None:

@@ -110,7 +110,7 @@ def jwt_email(server, tokens) -> str:
 def test_login_throttling_in_redis_answers_resource_exhausted_with_retry_info(
     start_auth, redis_url
 ) -> None:
-    server = start_auth(redis_url=redis_url, login_account_free_failures=3)
+    server = start_auth(redis_url=redis_url, login_account_address_free_failures=3)
     email = new_email()
     sign_up(server, email)
     address = ((("x-switchyard-client-address"), f"192.0.2.{uuid.uuid4().int % 250}"),)

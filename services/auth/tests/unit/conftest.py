@@ -275,7 +275,9 @@ def attempts(clock: Clock) -> InProcessAttemptStore:
 
 @pytest.fixture
 def throttle_policy() -> ThrottlePolicy:
-    return ThrottlePolicy(account_free_failures=3, address_free_failures=5)
+    return ThrottlePolicy(
+        account_address_free_failures=3, address_free_failures=5, account_free_failures=12
+    )
 
 
 @pytest.fixture
@@ -315,6 +317,26 @@ def key_ring(database: FakeDatabase, make_key_ring: Callable[..., KeyRing]) -> K
     return make_key_ring(database)
 
 
+class RecordingProfileDirectory:
+    """The profile service's CreateProfile: records each call; `reachable`
+    False plays a profile service that does not answer."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[str, str]] = []
+        self.reachable = True
+
+    def create_profile(self, user_id: str, display_name: str) -> bool:
+        if not self.reachable:
+            return False
+        self.created.append((user_id, display_name))
+        return True
+
+
+@pytest.fixture
+def profiles() -> RecordingProfileDirectory:
+    return RecordingProfileDirectory()
+
+
 @pytest.fixture
 def auth(
     *,
@@ -326,6 +348,7 @@ def auth(
     attempts: InProcessAttemptStore,
     throttle_policy: ThrottlePolicy,
     revocation_publisher: RecordingRevocationPublisher,
+    profiles: RecordingProfileDirectory,
 ) -> AuthService:
     return AuthService(
         lambda: FakeUnitOfWork(database),
@@ -340,6 +363,7 @@ def auth(
             clock,
             lookback=timedelta(seconds=990),
         ),
+        profiles=profiles,
         password_policy=PasswordPolicy(),
         clock=clock,
     )

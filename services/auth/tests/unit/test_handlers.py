@@ -20,7 +20,10 @@ def verify(auth, token: str) -> dict:
             ]
         }
     )
-    key = jwks[jwt.get_unverified_header(token)["kid"]]
+    header = jwt.get_unverified_header(token)
+    # The access-token type (RFC 9068), which the gateway's verifier requires.
+    assert header["typ"] == "at+jwt"
+    key = jwks[header["kid"]]
     return jwt.decode(
         token,
         key.key,
@@ -120,6 +123,22 @@ def test_sign_up_writes_user_registered_to_the_outbox_in_its_transaction(
     assert (event.user_id, event.display_name) == (tokens.user_id, "Ann Lee")
     assert database.commits == commits + 1  # user, session, event and audit row together
     assert database.audit_types() == ["signup"]
+
+
+def test_sign_up_creates_the_profile_before_it_answers(auth, database, profiles) -> None:
+    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD, "  Ann Lee "))
+    assert profiles.created == [(tokens.user_id, "Ann Lee")]
+    # The event is still written: it is the backup when the call fails.
+    assert [event.user_id for event in database.outbox] == [tokens.user_id]
+
+
+def test_sign_up_succeeds_when_the_profile_service_does_not_answer(
+    auth, database, profiles
+) -> None:
+    profiles.reachable = False
+    tokens = auth.sign_up(SignUp("ann@example.com", PASSWORD))
+    assert tokens.access_token
+    assert [event.user_id for event in database.outbox] == [tokens.user_id]
 
 
 def test_login_returns_a_new_session(auth, database) -> None:

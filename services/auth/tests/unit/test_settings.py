@@ -71,3 +71,20 @@ def test_several_secrets_newest_first(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secret_is_not_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTH_SIGNING_KEY_SECRET", REAL_SECRET)
     assert REAL_SECRET not in repr(load_settings(AuthSettings))
+
+
+def test_hashing_pool_defaults_leave_threads_for_cheap_rpcs() -> None:
+    settings = load_settings(AuthSettings)
+    assert (settings.hashing_workers, settings.hashing_queue) == (2, 4)
+    assert settings.hashing_queue_timeout_seconds == 1.0
+    assert settings.hashing_workers + settings.hashing_queue < settings.max_workers
+
+
+def test_a_hashing_pool_that_takes_every_server_thread_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_MAX_WORKERS", "8")
+    monkeypatch.setenv("AUTH_HASHING_WORKERS", "4")
+    monkeypatch.setenv("AUTH_HASHING_QUEUE", "3")
+    with pytest.raises(ConfigurationError, match="AUTH_HASHING_QUEUE"):
+        load_settings(AuthSettings)

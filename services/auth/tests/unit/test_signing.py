@@ -24,10 +24,11 @@ def test_signer_makes_eddsa_tokens_with_kid() -> None:
     signer = Ed25519JwtSigner()
     pair = signer.new_key_pair()
     assert len(pair.private_key) == 32
-    token = signer.sign({"sub": "u1"}, kid="kid-1", private_key=pair.private_key)
+    token = signer.sign({"sub": "u1"}, kid="kid-1", private_key=pair.private_key, jwt_type="at+jwt")
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "EdDSA"
     assert header["kid"] == "kid-1"
+    assert header["typ"] == "at+jwt"
     claims = jwt.decode(token, _public_jwk(pair.public_key).key, algorithms=["EdDSA"])
     assert claims == {"sub": "u1"}
 

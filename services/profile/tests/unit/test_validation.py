@@ -2,6 +2,7 @@
 
 import pytest
 from profile_service.domain import validation
+from switchyard_kit.text import text_problem
 
 OK = None
 
@@ -21,6 +22,8 @@ OK = None
         ("Ada\tLovelace", "must not contain control characters or line breaks"),
         ("Ada\u2028", "must not contain control characters or line breaks"),
         ("Ada\x85", "must not contain control characters or line breaks"),
+        ("Ada\u202egnp.exe", "must not contain bidirectional formatting characters"),
+        ("\u2066Ada\u2069", "must not contain bidirectional formatting characters"),
     ],
 )
 def test_display_name(value: str, problem: str | None) -> None:
@@ -184,3 +187,17 @@ def test_preference_problem_names_the_key() -> None:
 )
 def test_user_id(value: str, accepted: bool) -> None:
     assert validation.is_user_id(value) is accepted
+
+
+SAMPLES = ["Ada", "Ada\nLovelace", "Ada\tL", "Ada\x00", "Ada\u2028", "Ada\u202e", "\u200f", "👩‍💻"]
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+def test_text_fields_follow_the_kits_one_rule(value: str) -> None:
+    # One rule in one place (switchyard_kit.text): a change there is a change
+    # here, and a rule written again here would show up as a drift.
+    assert validation.check_display_name(value) == text_problem(value)
+    assert validation.check_bio(value) == text_problem(value, multiline=True)
+    problems = validation.check_preferences({"theme": value})
+    expected = text_problem(value, multiline=True)
+    assert problems == ([] if expected is None else [f'value of "theme" {expected}'])

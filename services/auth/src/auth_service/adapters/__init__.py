@@ -1,2 +1,3 @@
 """Adapters: SQLAlchemy storage, argon2 hashing, Ed25519/JWT signing, Fernet
-key sealing and the gRPC client of the profile service."""
+key sealing, Redis counters and revocations, and the profile service's
+CreateProfile."""

@@ -36,12 +36,16 @@ class Ed25519JwtSigner:
             public_key=base64url(public_raw), private_key=private_key.private_bytes_raw()
         )
 
-    def sign(self, claims: Mapping[str, object], *, kid: str, private_key: bytes) -> str:
+    def sign(
+        self, claims: Mapping[str, object], *, kid: str, private_key: bytes, jwt_type: str
+    ) -> str:
         key = self._loaded.get(private_key)
         if key is None:
             key = Ed25519PrivateKey.from_private_bytes(private_key)
             self._loaded = {private_key: key}
-        return jwt.encode(dict(claims), key, algorithm=ALGORITHM, headers={"kid": kid})
+        return jwt.encode(
+            dict(claims), key, algorithm=ALGORITHM, headers={"kid": kid, "typ": jwt_type}
+        )
 
 
 def fernet_key(secret: str) -> bytes:

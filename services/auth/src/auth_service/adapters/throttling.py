@@ -1,5 +1,6 @@
-"""Where failed-login counters live: Redis (shared by every replica) or, with
-no REDIS_URL or while Redis is down, this process's memory."""
+"""Where failed-login counters, blocks and known (account, address) pairs
+live: Redis (shared by every replica) or, with no REDIS_URL or while Redis is
+down, this process's memory."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class InProcessAttemptStore:
         # key -> (count, expires_at) and key -> blocked_until, expiry checked on read.
         self._failures: LRUCache[str, tuple[int, float]] = LRUCache(maxsize=max_keys)
         self._blocks: LRUCache[str, float] = LRUCache(maxsize=max_keys)
+        # Known (account, address) pairs -> until when. Their own map, so a
+        # flood of an attacker's counters cannot push an owner's pair out.
+        self._known: LRUCache[str, float] = LRUCache(maxsize=max_keys)
         self._lock = threading.Lock()
 
     def blocked_for(self, keys: Sequence[str]) -> float:
@@ -37,14 +41,14 @@ class InProcessAttemptStore:
             waits = [self._blocks.get(key, 0.0) - now for key in keys]
         return max([0.0, *waits])
 
-    def add_failure(self, key: str, window_seconds: float) -> int:
+    def add_failure(self, key: str, window_seconds: float, *, sliding: bool = True) -> int:
         now = self._clock()
         with self._lock:
             count, expires_at = self._failures.get(key, (0, 0.0))
             if expires_at <= now:
-                count = 0
+                count, expires_at = 0, now + window_seconds
             count += 1
-            self._failures[key] = (count, now + window_seconds)
+            self._failures[key] = (count, now + window_seconds if sliding else expires_at)
             return count
 
     def block(self, key: str, seconds: float) -> None:
@@ -55,6 +59,15 @@ class InProcessAttemptStore:
         with self._lock:
             self._failures.pop(key, None)
             self._blocks.pop(key, None)
+
+    def remember(self, key: str, seconds: float) -> None:
+        with self._lock:
+            self._known[key] = self._clock() + seconds
+
+    def is_remembered(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            return self._known.get(key, 0.0) > now
 
 
 class RedisAttemptStore:
@@ -74,11 +87,12 @@ class RedisAttemptStore:
         remaining = [int(ms) for ms in pipeline.execute()]
         return max([0.0, *(ms / 1000 for ms in remaining if ms > 0)])
 
-    def add_failure(self, key: str, window_seconds: float) -> int:
+    def add_failure(self, key: str, window_seconds: float, *, sliding: bool = True) -> int:
         name = f"{PREFIX}failures:{key}"
         pipeline = self._client.pipeline(transaction=True)
         pipeline.incr(name)
-        pipeline.pexpire(name, max(1, int(window_seconds * 1000)))
+        # A fixed window sets the expiry only on the first failure (NX, Redis 7).
+        pipeline.pexpire(name, max(1, int(window_seconds * 1000)), nx=not sliding)
         count, _ = pipeline.execute()
         return int(count)
 
@@ -87,6 +101,12 @@ class RedisAttemptStore:
 
     def reset(self, key: str) -> None:
         self._client.delete(f"{PREFIX}failures:{key}", f"{PREFIX}block:{key}")
+
+    def remember(self, key: str, seconds: float) -> None:
+        self._client.set(f"{PREFIX}{key}", b"1", px=max(1, int(seconds * 1000)))
+
+    def is_remembered(self, key: str) -> bool:
+        return bool(self._client.exists(f"{PREFIX}{key}"))
 
     def close(self) -> None:
         self._client.close()
@@ -127,12 +147,12 @@ class FallbackAttemptStore:
         self._recovered()
         return max(wait, self._fallback.blocked_for(keys))
 
-    def add_failure(self, key: str, window_seconds: float) -> int:
+    def add_failure(self, key: str, window_seconds: float, *, sliding: bool = True) -> int:
         try:
-            count = self._primary.add_failure(key, window_seconds)
+            count = self._primary.add_failure(key, window_seconds, sliding=sliding)
         except redis.RedisError as exc:
             self._failed(exc)
-            return self._fallback.add_failure(key, window_seconds)
+            return self._fallback.add_failure(key, window_seconds, sliding=sliding)
         self._recovered()
         return count
 
@@ -149,6 +169,23 @@ class FallbackAttemptStore:
             self._primary.reset(key)
         except redis.RedisError as exc:
             self._failed(exc)
+
+    def remember(self, key: str, seconds: float) -> None:
+        # Kept here too, so the owner stays known through a Redis outage.
+        self._fallback.remember(key, seconds)
+        try:
+            self._primary.remember(key, seconds)
+        except redis.RedisError as exc:
+            self._failed(exc)
+
+    def is_remembered(self, key: str) -> bool:
+        try:
+            known = self._primary.is_remembered(key)
+        except redis.RedisError as exc:
+            self._failed(exc)
+            return self._fallback.is_remembered(key)
+        self._recovered()
+        return known or self._fallback.is_remembered(key)
 
     def close(self) -> None:
         self._primary.close()

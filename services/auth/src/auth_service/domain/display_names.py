@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from switchyard_kit.text import text_problem
+
 MAX_DISPLAY_NAME_LENGTH = 64
-# Control characters (newlines, NUL, escapes) and line/paragraph separators
-# would corrupt every place the name is shown; format characters (Cf, such as
-# emoji joiners) are allowed. The same rule as the profile service's.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
 class InvalidDisplayName(ValueError):
@@ -17,7 +15,9 @@ class InvalidDisplayName(ValueError):
 
 def normalize_display_name(raw: str) -> str:
     """`raw` trimmed and in Unicode NFC; "" when none was given (it is optional:
-    the profile service then picks a default name).
+    the profile service then picks a default name). The characters allowed
+    are the kit's one-line text rule (`switchyard_kit.text`), which the
+    profile service applies to the name too.
 
     Example::
 
@@ -26,6 +26,7 @@ def normalize_display_name(raw: str) -> str:
     name = unicodedata.normalize("NFC", raw).strip()
     if len(name) > MAX_DISPLAY_NAME_LENGTH:
         raise InvalidDisplayName(f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters")
-    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in name):
-        raise InvalidDisplayName("must not contain control characters or line breaks")
+    problem = text_problem(name)
+    if problem is not None:
+        raise InvalidDisplayName(problem)
     return name

@@ -72,3 +72,15 @@ class LoginThrottled(ResourceExhausted):
             "too many failed sign-in attempts; try again later",
             retry_after_seconds=retry_after_seconds,
         )
+
+
+class PasswordHashingBusy(ResourceExhausted):
+    """Every password-hashing slot and its queue are taken: shed, try again soon."""
+
+    default_reason = "PASSWORD_HASHING_BUSY"
+
+    def __init__(self, retry_after_seconds: float = 1.0) -> None:
+        super().__init__(
+            "the service is busy checking passwords; try again shortly",
+            retry_after_seconds=retry_after_seconds,
+        )

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 TOKEN_TYPE = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+# The JOSE header `typ` of an access token (RFC 9068 section 2.1): verifiers
+# refuse a JWT without it, so no other JWT signed with the same key (an ID
+# token, a future token kind) can pass for an access token (RFC 8725 3.11).
+ACCESS_TOKEN_JWT_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 ALGORITHM = "EdDSA"
 KEY_TYPE = "OKP"
 CURVE = "Ed25519"

@@ -19,6 +19,7 @@ from auth_service.domain.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     LoginThrottled,
+    PasswordHashingBusy,
     RefreshTokenReused,
     SessionNotFound,
     WrongPassword,
@@ -27,6 +28,7 @@ from auth_service.domain.events import UserRegistered
 from auth_service.domain.model import AuditEvent, RefreshToken, Session, User
 from auth_service.domain.passwords import PasswordPolicy
 from auth_service.domain.tokens import (
+    ACCESS_TOKEN_JWT_TYPE,
     AccessTokenClaims,
     IssuedTokens,
     JsonWebKey,
@@ -36,7 +38,12 @@ from auth_service.domain.tokens import (
 )
 from auth_service.service_layer import audit
 from auth_service.service_layer.keys import ActiveKey, KeyRing
-from auth_service.service_layer.ports import PasswordHasher, TokenSigner, UnitOfWork
+from auth_service.service_layer.ports import (
+    PasswordHasher,
+    ProfileDirectory,
+    TokenSigner,
+    UnitOfWork,
+)
 from auth_service.service_layer.revocations import Revocations
 from auth_service.service_layer.throttle import LoginThrottle
 
@@ -139,7 +146,7 @@ class AuthService:
 
         auth = AuthService(uow_factory, hasher=hasher, signer=signer, keys=keys,
                            token_policy=token_policy, throttle=throttle,
-                           revocations=revocations)
+                           revocations=revocations, profiles=profiles)
         tokens = auth.sign_up(SignUp("ann@example.com", "a long passphrase"))
     """
 
@@ -153,6 +160,7 @@ class AuthService:
         token_policy: TokenPolicy,
         throttle: LoginThrottle,
         revocations: Revocations,
+        profiles: ProfileDirectory,
         password_policy: PasswordPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -163,15 +171,18 @@ class AuthService:
         self._token_policy = token_policy
         self._throttle = throttle
         self.revocations = revocations
+        self._profiles = profiles
         self._password_policy = password_policy or PasswordPolicy()
         self._clock = clock
 
     def sign_up(self, command: SignUp) -> IssuedTokens:
         """Create the account and its first session.
 
-        The profile service learns about the account from a UserRegistered
-        event written to the outbox in the same transaction (the relay
-        publishes it), so the event exists if and only if the account does.
+        The profile is created before this returns, through the profile
+        service's CreateProfile, so anyone can read it as soon as signup has
+        answered. The UserRegistered event, written to the outbox in the same
+        transaction as the account (so it exists if and only if the account
+        does), is the at-least-once backup when that call fails.
         """
         valid = _validate_sign_up(command, self._password_policy)
         with self._uow_factory() as uow:
@@ -205,6 +216,8 @@ class AuthService:
             )
             uow.commit()
         audit.emit(event)
+        self._throttle.succeeded(valid.email, command.client.address)
+        self._profiles.create_profile(user.id, valid.display_name)
         return self._issue(user.id, session.id, refresh_token, key, now)
 
     def login(self, command: Login) -> IssuedTokens:
@@ -212,8 +225,9 @@ class AuthService:
 
         Unknown email and wrong password fail alike and take alike: for an
         unknown email a dummy hash is verified, so the slow hash runs either
-        way. Failures are counted per account and per client address; past
-        the free ones the caller must wait (LoginThrottled, RESOURCE_EXHAUSTED).
+        way. Failures are counted per (account, address), per address and per
+        account (service_layer.throttle); past the free ones the caller must
+        wait (LoginThrottled, RESOURCE_EXHAUSTED).
         """
         self._check_login_fields(command)
         try:
@@ -247,9 +261,7 @@ class AuthService:
             )
             raise InvalidCredentials
         self._throttle.succeeded(account, address)
-        new_hash = (
-            self._hasher.hash(command.password) if self._hasher.needs_rehash(stored_hash) else None
-        )
+        new_hash = self._rehash(stored_hash, command.password)
         key = self._keys.active()
         now = self._clock()
         events: list[AuditEvent] = []
@@ -405,6 +417,17 @@ class AuthService:
         """The public keys that verify access tokens."""
         return self._keys.published()
 
+    def _rehash(self, stored_hash: str, password: str) -> str | None:
+        """A hash with today's parameters when the stored one is outdated; None
+        when it is current, or when the hashing pool is full (the login still
+        succeeds, and the next one rehashes)."""
+        if not self._hasher.needs_rehash(stored_hash):
+            return None
+        try:
+            return self._hasher.hash(password)
+        except PasswordHashingBusy:
+            return None
+
     def _check_login_fields(self, command: Login) -> None:
         violations: list[FieldViolation] = []
         if not command.email.strip():
@@ -459,7 +482,12 @@ class AuthService:
         claims = AccessTokenClaims.issue(
             self._token_policy, user_id=user_id, session_id=session_id, now=now
         )
-        access_token = self._signer.sign(claims.as_dict(), kid=key.kid, private_key=key.private_key)
+        access_token = self._signer.sign(
+            claims.as_dict(),
+            kid=key.kid,
+            private_key=key.private_key,
+            jwt_type=ACCESS_TOKEN_JWT_TYPE,
+        )
         return IssuedTokens(
             user_id=user_id,
             access_token=access_token,

@@ -139,8 +139,11 @@ class NewKeyPair:
 class TokenSigner(Protocol):
     def new_key_pair(self) -> NewKeyPair: ...
 
-    def sign(self, claims: Mapping[str, object], *, kid: str, private_key: bytes) -> str:
-        """A compact JWS (EdDSA) over `claims` with `kid` in its header."""
+    def sign(
+        self, claims: Mapping[str, object], *, kid: str, private_key: bytes, jwt_type: str
+    ) -> str:
+        """A compact JWS (EdDSA) over `claims` with `kid` and `typ` (`jwt_type`)
+        in its header."""
 
 
 class KeyVault(Protocol):
@@ -163,28 +166,47 @@ class RevocationPublisher(Protocol):
         """Publish the revocation; raises RevocationNotPublished when it could not."""
 
 
+class ProfileDirectory(Protocol):
+    """The profile service, as far as signup needs it."""
+
+    def create_profile(self, user_id: str, display_name: str) -> bool:
+        """Create the new account's profile now (idempotent); False when the
+        profile service could not be reached in time. Never raises: the
+        UserRegistered event in the outbox creates it later in that case."""
+
+
 class RevocationNotPublished(RuntimeError):
     """The revoked-session set could not be written (Redis down)."""
 
 
 class AttemptStore(Protocol):
-    """Failed-login counters and blocks (Redis, or in-process).
+    """Failed-login counters, blocks and known (account, address) pairs
+    (Redis, or in-process).
 
-    A counter forgets itself `window_seconds` after its last failure; a block
-    is a key that lives exactly as long as the wait it imposes.
+    A counter forgets itself `window_seconds` after its last (or first)
+    failure; a block is a key that lives exactly as long as the wait it
+    imposes; a remembered key lives as long as it is remembered for.
     """
 
     def blocked_for(self, keys: Sequence[str]) -> float:
         """Seconds until every key in `keys` may try again; 0 when all may now."""
 
-    def add_failure(self, key: str, window_seconds: float) -> int:
-        """Count one failure of `key`; the count within the window, this one included."""
+    def add_failure(self, key: str, window_seconds: float, *, sliding: bool = True) -> int:
+        """Count one failure of `key`; the count within the window, this one
+        included. A sliding window ends `window_seconds` after the last
+        failure, a fixed one that long after the first."""
 
     def block(self, key: str, seconds: float) -> None:
         """Refuse `key` for the next `seconds`."""
 
     def reset(self, key: str) -> None:
         """Forget the failures of `key` (after a successful login)."""
+
+    def remember(self, key: str, seconds: float) -> None:
+        """Note `key` (a known (account, address) pair) for the next `seconds`."""
+
+    def is_remembered(self, key: str) -> bool:
+        """True while `key` is noted."""
 
 
 class SigningKeyUnavailable(RuntimeError):

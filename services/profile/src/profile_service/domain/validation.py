@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import langcodes
+from switchyard_kit.text import text_problem
 
 DISPLAY_NAME_MAX = 64
 BIO_MAX = 500
@@ -21,11 +22,6 @@ PREFERENCE_VALUE_MAX = 256
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _PREFERENCE_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}", re.ASCII)
-# Line breaks and tabs are text in a bio or a preference value; every other
-# control character (NUL above all, which PostgreSQL refuses) is not.
-_TEXT_WHITESPACE = frozenset("\t\n\r")
-# Categories that make a one-line name unsafe to show: controls and line/paragraph separators.
-_NAME_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 # RFC 5646 section 2.1 (ABNF), as a regular expression matched case-insensitively.
 _ALNUM = "[a-z0-9]"
@@ -66,28 +62,21 @@ def normalize_display_name(value: str) -> str:
 
 
 def check_display_name(value: str) -> str | None:
-    """`value` is the trimmed name."""
+    """`value` is the trimmed name: one line of text (the kit's rule, which
+    auth applies at signup too)."""
     if not value:
         return "must not be empty"
     if len(value) > DISPLAY_NAME_MAX:
         return f"must be at most {DISPLAY_NAME_MAX} characters"
-    if any(unicodedata.category(char) in _NAME_FORBIDDEN_CATEGORIES for char in value):
-        return "must not contain control characters or line breaks"
-    return None
-
-
-def _has_control_characters(value: str) -> bool:
-    return any(
-        unicodedata.category(char) == "Cc" and char not in _TEXT_WHITESPACE for char in value
-    )
+    return text_problem(value)
 
 
 def check_bio(value: str) -> str | None:
+    """Multi-line text: line breaks and tabs are allowed, other controls and
+    bidi overrides are not (the kit's rule)."""
     if len(value) > BIO_MAX:
         return f"must be at most {BIO_MAX} characters"
-    if _has_control_characters(value):
-        return "must not contain control characters other than tabs and line breaks"
-    return None
+    return text_problem(value, multiline=True)
 
 
 def check_avatar_url(value: str) -> str | None:
@@ -183,14 +172,18 @@ def check_preferences(preferences: Mapping[str, str]) -> list[str]:
             problems.append(
                 f"key {shown} must be 1 to {PREFERENCE_KEY_MAX} characters of A-Z a-z 0-9 _ . -"
             )
-        if len(value) > PREFERENCE_VALUE_MAX:
-            problems.append(f"value of {shown} must be at most {PREFERENCE_VALUE_MAX} characters")
-        elif _has_control_characters(value):
-            problems.append(f"value of {shown} must not contain control characters")
+        value_problem = (
+            f"must be at most {PREFERENCE_VALUE_MAX} characters"
+            if len(value) > PREFERENCE_VALUE_MAX
+            else text_problem(value, multiline=True)
+        )
+        if value_problem is not None:
+            problems.append(f"value of {shown} {value_problem}")
     return problems
 
 
 def _shorten(text: str, limit: int = 40) -> str:
-    """A key quoted for an error message, cut and with controls escaped."""
+    """A key quoted for an error message, cut, and escaped when it is not
+    safe to show as it is."""
     shown = text if len(text) <= limit else text[:limit] + "..."
-    return ascii(shown) if _has_control_characters(shown) else f'"{shown}"'
+    return ascii(shown) if text_problem(shown) is not None else f'"{shown}"'
