@@ -152,6 +152,11 @@ def start_fault_platform(
         "GATEWAY_WORKERS": "1",
         # Readiness is re-checked often so the tests see it change quickly.
         **{f"{name.upper()}_READINESS_INTERVAL_SECONDS": "0.5" for name in SERVICES},
+        # Every test calls from 127.0.0.1: the gateway's per-address limits
+        # would throttle them (tests/e2e/test_abuse.py tests those).
+        "GATEWAY_RATE_LIMIT_SIGNUP": "",
+        "GATEWAY_RATE_LIMIT_LOGIN": "",
+        "GATEWAY_RATE_LIMIT_REFRESH": "",
         # Several platforms share one PostgreSQL (100 connections by default).
         **{f"{name.upper()}_DB_POOL_SIZE": "3" for name in SERVICES},
         **{f"{name.upper()}_DB_MAX_OVERFLOW": "3" for name in SERVICES},
@@ -184,12 +189,12 @@ def start_fault_platform(
     wanted = (
         *SERVICES,
         "gateway",
-        *(f"metrics:{name}" for name in (*SERVICES, "relay")),
+        *(f"metrics:{name}" for name in (*SERVICES, "relay", "gateway")),
         *(f"liveness:{name}" for name in WORKER_SERVICES),
     )
     free = _free_ports(wanted)
     ports = {name: free[name] for name in (*SERVICES, "gateway")}
-    metrics_ports = {name: free[f"metrics:{name}"] for name in (*SERVICES, "relay")}
+    metrics_ports = {name: free[f"metrics:{name}"] for name in (*SERVICES, "relay", "gateway")}
     config = PlatformConfig(
         ports=ports,
         data_dir=tmp_path / "data",

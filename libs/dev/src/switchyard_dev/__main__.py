@@ -17,11 +17,11 @@ def _banner(config: PlatformConfig, supervisor: Supervisor) -> str:
         "\nSwitchyard is running.\n"
         f"  API            {gateway}/v1/...\n"
         f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
-        f"  metrics        {gateway}/metrics\n"
+        f"  metrics        (Prometheus, each process on a port of its own)\n"
         + "".join(
             f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
             for name, port in config.metrics_ports.items()
-            if port and (name in SERVICES or name == "relay")
+            if port and (name in SERVICES or name in ("gateway", "relay"))
         )
         + f"  health         {gateway}/healthz  {gateway}/readyz\n"
         + "".join(

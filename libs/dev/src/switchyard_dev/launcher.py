@@ -40,6 +40,8 @@ DEFAULT_PORTS = {
 # Prometheus ports of each service's /metrics (and the payment relay's), so
 # `make run` shows them all; `<NAME>_METRICS_PORT` overrides, 0 turns one off.
 DEFAULT_METRICS_PORTS = {
+    # The gateway serves /metrics on this port only, never on the public one.
+    "gateway": 9150,
     "auth": 9151,
     "profile": 9152,
     "payment": 9153,
