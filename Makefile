@@ -21,7 +21,7 @@ $(TOOLS)/venv/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)/venv
 	$(TOOLS)/venv/bin/pip install --quiet uv==0.13.8
 
-$(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml services/*/pyproject.toml | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml libs/dev/pyproject.toml services/*/pyproject.toml | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
@@ -43,7 +43,7 @@ $(BUF):
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy -p switchyard_kit -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
+	$(VENV)/bin/mypy -p switchyard_kit -p switchyard_dev -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
 
 .PHONY: proto-breaking
@@ -52,7 +52,7 @@ proto-breaking: install $(BUF) ## buf breaking against AGAINST (default origin/m
 
 .PHONY: run
 run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops it
-	$(PY) -m switchyard_kit.launcher
+	$(PY) -m switchyard_dev
 
 .PHONY: test
 test: install k8s-check ## The whole test suite, integration tests against real PostgreSQL and Redis

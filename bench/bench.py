@@ -60,7 +60,7 @@ from typing import Any
 import httpx
 import psycopg2
 from sqlalchemy import create_engine, text
-from switchyard_kit.launcher import (
+from switchyard_dev.launcher import (
     SERVICES,
     Component,
     Platform,

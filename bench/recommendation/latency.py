@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from switchyard_kit.launcher import SERVICES, Platform, PlatformConfig, platform_components
+from switchyard_dev.launcher import SERVICES, Platform, PlatformConfig, platform_components
 
 ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 

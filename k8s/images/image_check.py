@@ -7,9 +7,10 @@ with every capability dropped and no new privileges, on the host network
 bound to 127.0.0.1 only. Each gRPC service runs `migrate` then `serve` on a
 SQLite file in a volume and must answer SERVING on grpc.health.v1 (readiness,
 "") and on "liveness"; the gateway must answer /healthz and /readyz and carry
-a signup through auth and profile; each worker must stay up; every container
-must exit 0 on SIGTERM (it drains and stops). Run with the workspace venv
-(it has grpcio): `.venv/bin/python k8s/images/image_check.py`.
+a signup through auth and profile; each worker must answer its loop's
+heartbeat (/livez) and stay up; no image holds the `make run` launcher
+(switchyard_dev); every container must exit 0 on SIGTERM (it drains and
+stops). Run with the workspace venv (it has grpcio): `.venv/bin/python k8s/images/image_check.py`.
 """
 
 from __future__ import annotations
@@ -234,6 +235,31 @@ def redis_reachable() -> bool:
         return False
 
 
+def check_no_dev_tooling(image: Image) -> str:
+    """The launcher is development tooling: not importable in the image."""
+    probe = (
+        "import importlib.util, sys; "
+        "sys.exit(importlib.util.find_spec('switchyard_dev') is not None)"
+    )
+    result = podman(
+        "run",
+        "--rm",
+        *RUNTIME,
+        *HARDENING,
+        "--entrypoint",
+        "/opt/venv/bin/python",
+        image.reference,
+        "-c",
+        probe,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{image.name}: switchyard_dev is installed\n{result.stdout}{result.stderr}"
+        )
+    return f"{image.name}: no switchyard_dev (the launcher) in the image"
+
+
 def check_service(image: Image, ports: dict[str, int]) -> list[str]:
     prefix = image.name.upper()
     volume = f"sy-check-{RUN_ID}-{image.name}"
@@ -262,12 +288,18 @@ def check_service(image: Image, ports: dict[str, int]) -> list[str]:
         if command == "worker" and "REDIS_URL" not in env:
             done.append(f"{image.name} {command}: skipped (no Redis at {REDIS_URL})")
             continue
-        worker = run(image, command, env, [command], volume)
-        time.sleep(3)
+        liveness = free_port()
+        worker_env = {**env, f"{prefix}_LIVENESS_PORT": str(liveness)}
+        worker = run(image, command, worker_env, [command], volume)
+        wait_for(
+            f"{image.name} {command} heartbeat",
+            lambda port=liveness: http_get(f"http://127.0.0.1:{port}/livez") == 200,
+            worker,
+        )
         state = podman("inspect", "--format", "{{.State.Status}}", worker).stdout.strip()
         if state != "running":
             raise RuntimeError(f"{image.name} {command}: {state}\n{logs(worker)}")
-        done.append(f"{image.name} {command}: running")
+        done.append(f"{image.name} {command}: running, /livez 200")
     return done
 
 
@@ -333,6 +365,8 @@ def main() -> int:
                 flush=True,
             )
         for image in todo:
+            results.append(check_no_dev_tooling(image))
+            print(f"image-check: {results[-1]}", flush=True)
             checked = (
                 check_gateway(image, ports)
                 if image.name == "gateway"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from switchyard_kit.launcher import (
+from switchyard_dev.launcher import (
     SERVICES,
     Platform,
     PlatformConfig,

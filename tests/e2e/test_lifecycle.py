@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from switchyard_kit.launcher import SERVICES, PlatformConfig, grpc_serving
+from switchyard_dev.launcher import SERVICES, PlatformConfig, grpc_serving
 
 from e2e.harness import free_port
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import statistics
 import time
 import uuid
@@ -18,16 +19,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from e2e.harness import Account, AuthActions, free_port
+from e2e.harness import Account, AuthActions
 from sqlalchemy.engine import make_url
-from switchyard_kit.launcher import (
+from switchyard_dev.launcher import (
     SERVICES,
+    WORKER_SERVICES,
     Component,
     Platform,
     PlatformConfig,
     grpc_serving,
     platform_components,
 )
+from switchyard_dev.supervisor import RestartPolicy, Supervisor
 
 from faults.proxy import TcpProxy
 
@@ -42,6 +45,10 @@ class FaultPlatform:
     log_path: Path
     log: IO[str]
     proxies: dict[str, TcpProxy] = field(default_factory=dict)
+    # Set when started with `supervise`: the `make run` supervisor restarts what fails.
+    supervisor: Supervisor | None = None
+    # "embedded" (SQLite, no Redis) or "production" (PostgreSQL + Redis).
+    mode: str = "production"
 
     @property
     def base_url(self) -> str:
@@ -55,6 +62,16 @@ class FaultPlatform:
 
     def signal(self, name: str, signum: int) -> None:
         os.kill(self.pid(name), signum)
+
+    def sigkill(self, name: str) -> int:
+        """SIGKILL `name` and leave it to the supervisor; its pid."""
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def current_pid(self, name: str) -> int | None:
+        process = self.platform.processes.get(name)
+        return None if process is None else process.pid
 
     def kill(self, name: str) -> None:
         process = self.platform.processes[name]
@@ -80,10 +97,28 @@ class FaultPlatform:
                 # A frozen process would ignore SIGTERM until the grace ran out.
                 os.kill(process.pid, signal.SIGCONT)
             del name
-        self.platform.stop(grace=15)
+        if self.supervisor is not None:
+            self.supervisor.stop(grace=15)
+        else:
+            self.platform.stop(grace=15)
         for proxy in self.proxies.values():
             proxy.stop()
         self.log.close()
+
+
+def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """A free loopback port per name, all different (each held until all are
+    picked, so the kernel cannot hand one out twice)."""
+    sockets = []
+    try:
+        for _ in names:
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, sockets, strict=True)}
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def _through(proxy: TcpProxy, url: str) -> str:
@@ -94,9 +129,10 @@ def _through(proxy: TcpProxy, url: str) -> str:
 
 def start_fault_platform(
     tmp_path: Path,
-    create_database: Callable[[str], str],
-    redis_url: str,
+    create_database: Callable[[str], str] | None,
+    redis_url: str | None,
     *,
+    supervise: RestartPolicy | None = None,
     proxied_databases: tuple[str, ...] = (),
     proxy_redis: bool = False,
     env: dict[str, str] | None = None,
@@ -105,7 +141,9 @@ def start_fault_platform(
     gateway_env: Callable[[PlatformConfig], dict[str, str]] | None = None,
 ) -> FaultPlatform:
     """Start every process; `proxied_databases` / `proxy_redis` put a TcpProxy
-    (in `proxies`, keyed by service name or "redis") on that link."""
+    (in `proxies`, keyed by service name or "redis") on that link. With no
+    `create_database` and no `redis_url`, the embedded defaults (SQLite, no
+    Redis); with `supervise`, the `make run` supervisor keeps it up."""
     proxies: dict[str, TcpProxy] = {}
     base: dict[str, str] = {
         "LOG_LEVEL": "INFO",
@@ -114,11 +152,19 @@ def start_fault_platform(
         "GATEWAY_WORKERS": "1",
         # Readiness is re-checked often so the tests see it change quickly.
         **{f"{name.upper()}_READINESS_INTERVAL_SECONDS": "0.5" for name in SERVICES},
+        # Every test calls from 127.0.0.1: the gateway's per-address limits
+        # would throttle them (tests/e2e/test_abuse.py tests those).
+        "GATEWAY_RATE_LIMIT_SIGNUP": "",
+        "GATEWAY_RATE_LIMIT_LOGIN": "",
+        "GATEWAY_RATE_LIMIT_REFRESH": "",
         # Several platforms share one PostgreSQL (100 connections by default).
         **{f"{name.upper()}_DB_POOL_SIZE": "3" for name in SERVICES},
         **{f"{name.upper()}_DB_MAX_OVERFLOW": "3" for name in SERVICES},
     }
+    # No create_database: each service keeps its SQLite file under data/ (embedded).
     for name in SERVICES:
+        if create_database is None:
+            break
         url = create_database(name)
         if name in proxied_databases:
             parsed = make_url(url)
@@ -126,22 +172,35 @@ def start_fault_platform(
             proxies[name] = proxy
             url = _through(proxy, url)
         base[f"{name.upper()}_DATABASE_URL"] = url
-    if proxy_redis:
+    if proxy_redis and redis_url is not None:
         parsed = make_url(redis_url.replace("redis://", "postgresql://", 1))
         proxy = TcpProxy((parsed.host or "127.0.0.1", parsed.port or 6379)).start()
         proxies["redis"] = proxy
         redis_url = redis_url.replace(f":{parsed.port}", f":{proxy.port}", 1)
-    base["REDIS_URL"] = redis_url
-    # Platforms share the test Redis: each gets its own users stream and
-    # consumer groups, so no other platform's worker takes its events.
-    base["AUTH_USERS_STREAM"] = base["PROFILE_USERS_STREAM"] = f"users-{uuid.uuid4().hex[:12]}"
-    base["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
-    base["RECOMMENDATION_WORKER_START_ID"] = "$"
+    if redis_url is not None:
+        base["REDIS_URL"] = redis_url
+        # Platforms share the test Redis: each gets its own users stream and
+        # consumer groups, so no other platform's worker takes its events.
+        users_stream = f"users-{uuid.uuid4().hex[:12]}"
+        base["AUTH_USERS_STREAM"] = base["PROFILE_USERS_STREAM"] = users_stream
+        base["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
+        base["RECOMMENDATION_WORKER_START_ID"] = "$"
     base.update(env or {})
-    ports = {name: free_port() for name in (*SERVICES, "gateway")}
-    metrics_ports = {name: free_port() for name in (*SERVICES, "relay")}
+    wanted = (
+        *SERVICES,
+        "gateway",
+        *(f"metrics:{name}" for name in (*SERVICES, "relay", "gateway")),
+        *(f"liveness:{name}" for name in WORKER_SERVICES),
+    )
+    free = _free_ports(wanted)
+    ports = {name: free[name] for name in (*SERVICES, "gateway")}
+    metrics_ports = {name: free[f"metrics:{name}"] for name in (*SERVICES, "relay", "gateway")}
     config = PlatformConfig(
-        ports=ports, data_dir=tmp_path / "data", extra_env=base, metrics_ports=metrics_ports
+        ports=ports,
+        data_dir=tmp_path / "data",
+        extra_env=base,
+        metrics_ports=metrics_ports,
+        liveness_ports={name: free[f"liveness:{name}"] for name in WORKER_SERVICES},
     )
     components = platform_components(config)
     for component in components:
@@ -166,7 +225,24 @@ def start_fault_platform(
             proxy.stop()
         output = log_path.read_text()[-5000:]
         raise RuntimeError(f"platform did not start: {exc}\n{output}") from None
-    return FaultPlatform(config, platform, {c.name: c for c in components}, log_path, log, proxies)
+    supervisor = None
+    if supervise is not None:
+
+        def report(line: str) -> None:
+            log.write(line + "\n")
+            log.flush()
+
+        supervisor = Supervisor(platform, supervise, report=report).start()
+    return FaultPlatform(
+        config,
+        platform,
+        {c.name: c for c in components},
+        log_path,
+        log,
+        proxies,
+        supervisor,
+        "embedded" if create_database is None and redis_url is None else "production",
+    )
 
 
 def new_account(api: httpx.Client) -> Account:

@@ -135,9 +135,7 @@ def test_frozen_backend_times_out_opens_breaker_and_spares_others(
         # The budget of GET /v1/profiles/me is 2 s: the first calls end as 504 at it.
         wait_for(lambda: any(status == 504 for status, _ in outcomes), timeout=6)
         wait_for(
-            lambda: (
-                'gateway_circuit_breaker_state{backend="profile"} 2.0' in api.get("/metrics").text
-            ),
+            lambda: 'gateway_circuit_breaker_state{backend="profile"} 2.0' in fp.metrics("gateway"),
             timeout=10,
         )
         response, seconds = timed(routes["profile"])
@@ -203,7 +201,7 @@ def _health(fp: FaultPlatform, name: str, service: str) -> int:
 
 def test_pool_metrics_and_red_metrics_are_exposed(fp: FaultPlatform, api: httpx.Client) -> None:
     api.get("/v1/auth/jwks")
-    gateway = api.get("/metrics").text
+    gateway = fp.metrics("gateway")  # its own port: never on the public one
     assert 'http_requests_total{method="GET",route="/v1/auth/jwks",status="200"}' in gateway
     assert "gateway_circuit_breaker_state" in gateway
     for name in ("auth", "profile", "payment"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from e2e.harness import Account, free_port
-from switchyard_kit.launcher import Component, PlatformConfig
+from switchyard_dev.launcher import Component, PlatformConfig
 
 from faults.platform import (
     FaultPlatform,

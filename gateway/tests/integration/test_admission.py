@@ -24,7 +24,7 @@ import grpc
 import httpx
 import pytest
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
-from switchyard_kit.launcher import Component, Platform
+from switchyard_dev.launcher import Component, Platform
 
 USER_ID = "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
 LIMIT_MS = 100

@@ -22,7 +22,7 @@ import grpc
 import httpx
 import pytest
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
-from switchyard_kit.launcher import Component, Platform
+from switchyard_dev.launcher import Component, Platform
 
 SLOW_CLIENTS = 64
 HEADER_TIMEOUT_SECONDS = 2.0

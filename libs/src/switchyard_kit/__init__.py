@@ -30,6 +30,7 @@ from switchyard_kit._errors import (
     Unavailable,
 )
 from switchyard_kit._grpc_errors import status_details, to_rpc_status
+from switchyard_kit._liveness import LIVENESS_PATH, Heartbeat, start_liveness
 from switchyard_kit._logging import configure_logging, redact_text, request_id_var, user_id_var
 from switchyard_kit._metadata import (
     CLIENT_ADDRESS_KEY,
@@ -72,6 +73,7 @@ from switchyard_kit._telemetry import (
 __all__ = [
     "CLIENT_ADDRESS_KEY",
     "IDEMPOTENCY_KEY",
+    "LIVENESS_PATH",
     "LIVENESS_SERVICE",
     "REQUEST_ID_KEY",
     "SESSION_ID_KEY",
@@ -89,6 +91,7 @@ __all__ = [
     "FailedPrecondition",
     "FieldViolation",
     "GrpcService",
+    "Heartbeat",
     "InProcessCache",
     "InvalidArgument",
     "NotFound",
@@ -117,6 +120,7 @@ __all__ = [
     "run_migrations",
     "serve",
     "setup_telemetry",
+    "start_liveness",
     "start_metrics_server",
     "status_details",
     "stop_event_on_signals",

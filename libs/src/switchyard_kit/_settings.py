@@ -53,6 +53,10 @@ class ServiceSettings(CommonSettings):
     port: int = Field(default=0, ge=0, le=65535)
     # 0 turns the Prometheus endpoint off.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A worker's or relay's liveness endpoint (/livez); 0 serves none. It answers
+    # 503 once the loop has not turned for liveness_max_age_seconds.
+    liveness_port: int = Field(default=0, ge=0, le=65535)
+    liveness_max_age_seconds: float = Field(default=30.0, gt=0)
     database_url: str = ""
     database_read_url: str | None = None
     db_pool_size: int = Field(default=10, ge=1)

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from typing_extensions import override
 
+from switchyard_kit._liveness import Heartbeat, wait_beating
 from switchyard_kit.events._envelope import dead_letter_stream_name, stream_name
 
 logger = logging.getLogger("switchyard.events")
@@ -67,6 +68,10 @@ class EventConsumer:
         start_id: str = "0",
         dead_letter: DeadLetterHandler = _log_dead_letter,
     ) -> None:
+        # XREADGROUP with BLOCK 0 waits forever: an idle loop would never turn,
+        # and its heartbeat could not tell idle from hung.
+        if block_seconds <= 0:
+            raise ValueError("block_seconds must be positive (0 would block forever)")
         self.stream = stream_name(stream)
         self.dead_letter_stream = dead_letter_stream_name(stream, group)
         self.group = group
@@ -74,7 +79,7 @@ class EventConsumer:
         self.handler = handler
         self.max_deliveries = max_deliveries
         self.claim_idle_ms = int(claim_idle_seconds * 1000)
-        self.block_ms = int(block_seconds * 1000)
+        self.block_ms = max(1, int(block_seconds * 1000))
         self.batch_size = batch_size
         self.start_id = start_id
         self.dead_letter = dead_letter
@@ -174,10 +179,22 @@ class EventConsumer:
         pipeline.execute()
         self.dead_letter(event, reason)
 
-    def run(self, stop: threading.Event, *, error_backoff_seconds: float = 1.0) -> None:
-        """Poll until `stop` is set; Redis outages are waited out, not fatal."""
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        error_backoff_seconds: float = 1.0,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        """Poll until `stop` is set; Redis outages are waited out, not fatal.
+
+        `heartbeat` beats once per turn, between polls: a poll blocks at most
+        `block_seconds` when idle, so an idle loop still beats; a handler or a
+        Redis call that hangs stops the beat."""
         failing = False
         while not stop.is_set():
+            if heartbeat is not None:
+                heartbeat.beat()
             try:
                 self.poll_once()
             except redis.RedisError as exc:
@@ -185,7 +202,7 @@ class EventConsumer:
                     logger.warning("event stream unavailable", extra={"error": str(exc)})
                     failing = True
                 self._group_ready = False
-                stop.wait(error_backoff_seconds)
+                wait_beating(stop, error_backoff_seconds, heartbeat)
                 continue
             if failing:
                 logger.info("event stream available again")

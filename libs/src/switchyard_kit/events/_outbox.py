@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from switchyard.events.v1 import events_pb2
 
 from switchyard_kit._database import Database
+from switchyard_kit._liveness import Heartbeat, wait_beating
 from switchyard_kit.events._publishers import EventPublisher, PublishError
 
 
@@ -183,11 +184,20 @@ class OutboxRelay:
             self.failures = 0
         return self.next_delay(published)
 
-    def run(self, stop: threading.Event, purge_every_seconds: float = 3600.0) -> None:
-        """Relay until `stop` is set."""
+    def run(
+        self,
+        stop: threading.Event,
+        purge_every_seconds: float = 3600.0,
+        *,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        """Relay until `stop` is set; `heartbeat` beats on every turn of the loop
+        (and while it backs off), never during a publish or a query."""
         self.logger.info("relay started")
         last_purge = time.monotonic()
         while not stop.is_set():
+            if heartbeat is not None:
+                heartbeat.beat()
             delay = self.step()
             if time.monotonic() - last_purge >= purge_every_seconds:
                 last_purge = time.monotonic()
@@ -196,7 +206,7 @@ class OutboxRelay:
                 except Exception:
                     self.logger.exception("purging sent outbox rows failed")
             if delay:
-                stop.wait(delay)
+                wait_beating(stop, delay, heartbeat)
         if self.publisher is not None:
             self.publisher.close()
         self.logger.info("relay stopped")

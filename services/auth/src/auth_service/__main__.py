@@ -22,6 +22,7 @@ from switchyard_kit import (
     load_settings,
     serve,
     setup_telemetry,
+    start_liveness,
     stop_event_on_signals,
 )
 from switchyard_kit import upgrade_database as apply_migrations
@@ -67,7 +68,10 @@ def run_relay(settings: AuthSettings) -> int:
     database = Database.for_service(settings)
     relay = relay_from(database, settings)
     stop = stop_event_on_signals()
-    relay.run(stop)
+    heartbeat = start_liveness(
+        settings.liveness_port, settings.host, settings.liveness_max_age_seconds
+    )
+    relay.run(stop, heartbeat=heartbeat)
     database.dispose()
     return 0
 

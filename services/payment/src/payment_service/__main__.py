@@ -12,6 +12,7 @@ from switchyard_kit import (
     load_settings,
     serve,
     setup_telemetry,
+    start_liveness,
     start_metrics_server,
     stop_event_on_signals,
     watch_outbox_backlog,
@@ -58,7 +59,10 @@ def _relay(settings: PaymentSettings) -> int:
     start_metrics_server(settings.metrics_port, settings.host)
     relay = relay_from(database, settings)
     stop = stop_event_on_signals()
-    relay.run(stop)
+    heartbeat = start_liveness(
+        settings.liveness_port, settings.host, settings.liveness_max_age_seconds
+    )
+    relay.run(stop, heartbeat=heartbeat)
     database.dispose()
     return 0
 

@@ -15,6 +15,7 @@ from switchyard_kit import (
     configure_logging,
     serve,
     setup_telemetry,
+    start_liveness,
     stop_event_on_signals,
     watch_stream_lag,
 )
@@ -78,8 +79,11 @@ def run_worker(settings: ProfileSettings) -> int:
     )
     watch_stream_lag(settings.redis_url, consumer.stream, consumer.group)
     stop = stop_event_on_signals()
+    heartbeat = start_liveness(
+        settings.liveness_port, settings.host, settings.liveness_max_age_seconds
+    )
     logger.info("event worker started", extra={"stream": consumer.stream, "group": consumer.group})
-    consumer.run(stop)
+    consumer.run(stop, heartbeat=heartbeat)
     consumer.close()
     database.dispose()
     logger.info("event worker stopped")

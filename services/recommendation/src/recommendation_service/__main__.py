@@ -12,6 +12,7 @@ from switchyard_kit import (
     load_settings,
     serve,
     setup_telemetry,
+    start_liveness,
     start_metrics_server,
     stop_event_on_signals,
     watch_stream_lag,
@@ -63,7 +64,10 @@ def _worker(settings: RecommendationSettings) -> int:
     consumer = consumer_from(database, settings)
     watch_stream_lag(settings.redis_url, consumer.stream, consumer.group)
     stop = stop_event_on_signals()
-    run_worker(consumer, stop)
+    heartbeat = start_liveness(
+        settings.liveness_port, settings.host, settings.liveness_max_age_seconds
+    )
+    run_worker(consumer, stop, heartbeat)
     database.dispose()
     return 0
 

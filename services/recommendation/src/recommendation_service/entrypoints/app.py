@@ -12,7 +12,7 @@ import grpc
 from sqlalchemy.engine import make_url
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
-from switchyard_kit import Cache, Database, GrpcService, build_cache
+from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from recommendation_service.adapters.cache import CachedRecommendations
@@ -147,13 +147,15 @@ def consumer_from(
     )
 
 
-def run_worker(consumer: EventConsumer, stop: threading.Event) -> None:
+def run_worker(
+    consumer: EventConsumer, stop: threading.Event, heartbeat: Heartbeat | None = None
+) -> None:
     logger.info(
         "worker consuming",
         extra={"stream": consumer.stream, "group": consumer.group, "consumer": consumer.consumer},
     )
     try:
-        consumer.run(stop)
+        consumer.run(stop, heartbeat=heartbeat)
     finally:
         consumer.close()
     logger.info("worker stopped")

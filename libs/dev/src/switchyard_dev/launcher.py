@@ -1,9 +1,11 @@
 """`make run`: every Switchyard process on one machine, each with its own database.
 
 Starts each service (migrations first), then the gateway, waits until each
-answers its health check, prefixes and forwards their output, and on Ctrl-C
-(or SIGTERM) stops them in reverse order with SIGTERM, giving each its grace
-period. The end-to-end tests start the platform with the same code.
+answers its health check, prefixes and forwards their output, then keeps
+them up (`switchyard_dev.supervisor`: a process that dies or hangs is
+restarted on its own, the others keep serving), and on Ctrl-C (or SIGTERM)
+stops them in reverse order with SIGTERM, giving each its grace period. The
+end-to-end and fault tests start the platform with the same code.
 
 Ports come from the environment (AUTH_PORT, PROFILE_PORT, ..., GATEWAY_PORT);
 databases default to SQLite files under SWITCHYARD_DATA_DIR (./data), and
@@ -22,11 +24,11 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from switchyard_kit import LIVENESS_PATH
 
 DEFAULT_PORTS = {
     "auth": 50051,
@@ -38,6 +40,8 @@ DEFAULT_PORTS = {
 # Prometheus ports of each service's /metrics (and the payment relay's), so
 # `make run` shows them all; `<NAME>_METRICS_PORT` overrides, 0 turns one off.
 DEFAULT_METRICS_PORTS = {
+    # The gateway serves /metrics on this port only, never on the public one.
+    "gateway": 9150,
     "auth": 9151,
     "profile": 9152,
     "payment": 9153,
@@ -45,6 +49,24 @@ DEFAULT_METRICS_PORTS = {
     "relay": 9155,
     "recommendation-worker": 9156,
 }
+# Each worker's and relay's liveness endpoint (/livez, its main loop's heartbeat),
+# which the supervisor probes; `<NAME>_LIVENESS_PORT` overrides.
+DEFAULT_LIVENESS_PORTS = {
+    "relay": 9161,
+    "auth-relay": 9162,
+    "profile-worker": 9163,
+    "recommendation-worker": 9164,
+}
+# The settings prefix each worker's process reads (it runs its service's package).
+WORKER_SERVICES = {
+    "relay": "payment",
+    "auth-relay": "auth",
+    "profile-worker": "profile",
+    "recommendation-worker": "recommendation",
+}
+# A stuck loop is reported after this many seconds without a turn (k8s uses the
+# services' default of 30 s; locally a hang shows sooner).
+LOCAL_LIVENESS_MAX_AGE_SECONDS = "10"
 # Services in start order: a service is started after those it calls.
 # recommendation comes before the payment relay (appended below): without Redis
 # the relay delivers payment events to recommendation's EventSinkService.
@@ -71,6 +93,8 @@ class PlatformConfig:
     extra_env: dict[str, str] = field(default_factory=dict)
     # Empty (the tests' default): no metrics ports are set.
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # Empty: workers serve no liveness endpoint and have no health check.
+    liveness_ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> PlatformConfig:
@@ -82,10 +106,15 @@ class PlatformConfig:
             name: int(environ.get(f"{name.upper()}_METRICS_PORT", default))
             for name, default in DEFAULT_METRICS_PORTS.items()
         }
+        liveness_ports = {
+            name: int(environ.get(f"{name.upper().replace('-', '_')}_LIVENESS_PORT", default))
+            for name, default in DEFAULT_LIVENESS_PORTS.items()
+        }
         return cls(
             ports=ports,
             data_dir=Path(environ.get("SWITCHYARD_DATA_DIR", "data")),
             metrics_ports=metrics_ports,
+            liveness_ports=liveness_ports,
         )
 
     def base_env(self) -> dict[str, str]:
@@ -159,6 +188,8 @@ def platform_components(config: PlatformConfig) -> list[Component]:
                 env={**env, "RECOMMENDATION_METRICS_PORT": worker_metrics},
             )
         )
+    for component in components:
+        _watch_liveness(component, config)
     components.append(
         Component(
             name="gateway",
@@ -170,12 +201,30 @@ def platform_components(config: PlatformConfig) -> list[Component]:
     return components
 
 
-def grpc_serving(target: str, timeout: float = 1.0) -> bool:
-    """True when the server at `target` answers SERVING on grpc.health.v1."""
+def _watch_liveness(component: Component, config: PlatformConfig) -> None:
+    """A worker's liveness endpoint on its port from `config`, as its health check."""
+    service = WORKER_SERVICES.get(component.name)
+    port = config.liveness_ports.get(component.name, 0)
+    if service is None or not port:
+        return
+    prefix = service.upper()
+    component.env = {
+        **component.env,
+        f"{prefix}_LIVENESS_PORT": str(port),
+        f"{prefix}_LIVENESS_MAX_AGE_SECONDS": component.env.get(
+            f"{prefix}_LIVENESS_MAX_AGE_SECONDS", LOCAL_LIVENESS_MAX_AGE_SECONDS
+        ),
+    }
+    component.health_http = f"http://127.0.0.1:{port}{LIVENESS_PATH}"
+
+
+def grpc_serving(target: str, timeout: float = 1.0, service: str = "") -> bool:
+    """True when the server at `target` answers SERVING on grpc.health.v1 for
+    `service` ("": readiness, "liveness": the process is alive)."""
     with grpc.insecure_channel(target) as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
             )
         except grpc.RpcError:
             return False
@@ -191,9 +240,19 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def _forward_output(name: str, stream: IO[str], sink: IO[str]) -> None:
-    for line in stream:
-        sink.write(f"{name:>8} | {line}")
-        sink.flush()
+    with stream:
+        for line in stream:
+            sink.write(f"{name:>8} | {line}")
+            sink.flush()
+
+
+def _kill_leftovers(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the rest of an exited process's group (e.g. the workers of a
+    SIGKILLed gunicorn master, which would hold its port for seconds)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return  # the group is empty: nothing was left behind
 
 
 class Platform:
@@ -204,6 +263,9 @@ class Platform:
         self.output = output
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self._forwarders: dict[str, threading.Thread] = {}
+        # Held while a process is started or taken out, so a supervisor's
+        # restart and a stop never race over the same name.
+        self._lock = threading.Lock()
 
     def _spawn(self, component: Component, argv: Sequence[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
@@ -212,6 +274,10 @@ class Platform:
             stdout=subprocess.PIPE if self.output else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             text=True,
+            # A process group of its own, like a container: what it leaves
+            # behind when it dies (gunicorn's workers) goes with it, and Ctrl-C
+            # reaches the launcher alone, which stops each in order.
+            start_new_session=True,
         )
 
     def start(self, timeout: float = 60.0) -> None:
@@ -224,17 +290,45 @@ class Platform:
             out, _ = process.communicate(timeout=timeout)
             if process.returncode != 0:
                 raise RuntimeError(f"{component.name}: {' '.join(step)} failed:\n{out or ''}")
-        process = self._spawn(component, component.argv)
-        self.processes[component.name] = process
-        if self.output and process.stdout:
-            forwarder = threading.Thread(
-                target=_forward_output,
-                args=(component.name, process.stdout, self.output),
-                daemon=True,
-            )
-            forwarder.start()
-            self._forwarders[component.name] = forwarder
+        self.launch(component)
         self.wait_healthy(component, timeout)
+
+    def launch(
+        self, component: Component, unless: threading.Event | None = None
+    ) -> subprocess.Popen[str] | None:
+        """Start the process (no prepare steps, no waiting) and forward its
+        output; None, starting nothing, once `unless` is set."""
+        with self._lock:
+            if unless is not None and unless.is_set():
+                return None
+            process = self._spawn(component, component.argv)
+            self.processes[component.name] = process
+            if self.output and process.stdout:
+                forwarder = threading.Thread(
+                    target=_forward_output,
+                    args=(component.name, process.stdout, self.output),
+                    daemon=True,
+                )
+                forwarder.start()
+                self._forwarders[component.name] = forwarder
+            return process
+
+    def reap(self, name: str, process: subprocess.Popen[str]) -> None:
+        """Forget `process`, which has exited, kill what it left behind in its
+        process group, and close its output."""
+        _kill_leftovers(process)
+        with self._lock:
+            if self.processes.get(name) is process:
+                del self.processes[name]
+            forwarder = self._forwarders.pop(name, None)
+        if forwarder is not None:
+            # A child that left its group keeps the output open until it
+            # exits: the forwarder closes the pipe then; the restart goes ahead.
+            forwarder.join(timeout=0.2)
+            if forwarder.is_alive():
+                return
+        if process.stdout is not None:
+            process.stdout.close()
 
     def wait_healthy(self, component: Component, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -256,7 +350,8 @@ class Platform:
         raise TimeoutError(f"{component.name} not healthy after {timeout:.0f}s")
 
     def stop_component(self, name: str, grace: float = 20.0) -> int | None:
-        process = self.processes.pop(name, None)
+        with self._lock:
+            process = self.processes.pop(name, None)
         if process is None:
             return None
         if process.poll() is None:
@@ -266,6 +361,7 @@ class Platform:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        _kill_leftovers(process)
         forwarder = self._forwarders.pop(name, None)
         if forwarder is not None:
             forwarder.join(timeout=5)
@@ -274,51 +370,9 @@ class Platform:
         return process.returncode
 
     def stop(self, grace: float = 20.0) -> None:
-        for name in reversed(list(self.processes)):
+        # Reverse start order, whatever order restarts left `processes` in.
+        order = [component.name for component in self.components]
+        names = [name for name in order if name in self.processes]
+        names += [name for name in self.processes if name not in order]
+        for name in reversed(names):
             self.stop_component(name, grace)
-
-
-def main() -> int:
-    config = PlatformConfig.from_environment()
-    platform = Platform(platform_components(config))
-    stop_requested = threading.Event()
-
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        platform.start()
-    except (RuntimeError, TimeoutError) as exc:
-        print(f"switchyard: {exc}", file=sys.stderr)
-        platform.stop()
-        return 1
-    gateway = f"http://127.0.0.1:{config.ports['gateway']}"
-    print(
-        "\nSwitchyard is running.\n"
-        f"  API            {gateway}/v1/...\n"
-        f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
-        f"  metrics        {gateway}/metrics\n"
-        + "".join(
-            f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
-            for name, port in config.metrics_ports.items()
-            if port and (name in SERVICES or name == "relay")
-        )
-        + f"  health         {gateway}/healthz  {gateway}/readyz\n"
-        f"  data           {config.data_dir.resolve()}\n"
-        "Press Ctrl-C to stop.\n",
-        flush=True,
-    )
-    while not stop_requested.wait(0.5):
-        for name, process in list(platform.processes.items()):
-            if process.poll() is not None:
-                print(f"switchyard: {name} exited with code {process.returncode}", flush=True)
-                stop_requested.set()
-    print("\nswitchyard: stopping...", flush=True)
-    platform.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""`python -m switchyard_dev` (`make run`): start the platform, keep it up, stop it on Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+
+from switchyard_dev.launcher import SERVICES, Platform, PlatformConfig, platform_components
+from switchyard_dev.supervisor import Supervisor
+
+
+def _banner(config: PlatformConfig, supervisor: Supervisor) -> str:
+    gateway = f"http://127.0.0.1:{config.ports['gateway']}"
+    return (
+        "\nSwitchyard is running.\n"
+        f"  API            {gateway}/v1/...\n"
+        f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
+        f"  metrics        (Prometheus, each process on a port of its own)\n"
+        + "".join(
+            f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
+            for name, port in config.metrics_ports.items()
+            if port and (name in SERVICES or name in ("gateway", "relay"))
+        )
+        + f"  health         {gateway}/healthz  {gateway}/readyz\n"
+        + "".join(
+            f"  liveness       {name:<22}http://127.0.0.1:{port}/livez\n"
+            for name, port in config.liveness_ports.items()
+            if port and name in supervisor.status()
+        )
+        + f"  data           {config.data_dir.resolve()}\n"
+        "  processes      (a process that dies or hangs is restarted; the others keep serving)\n"
+        + supervisor.status_lines()
+        + "Press Ctrl-C to stop.\n"
+    )
+
+
+def main() -> int:
+    config = PlatformConfig.from_environment()
+    platform = Platform(platform_components(config))
+    supervisor = Supervisor(platform)
+    stop_requested = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        # Ctrl-C reaches every process of the terminal's group: none of the
+        # exits that follow may be taken for a crash and restarted.
+        supervisor.request_stop()
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        platform.start()
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"switchyard: {exc}", file=sys.stderr)
+        platform.stop()
+        return 1
+    if stop_requested.is_set():
+        platform.stop()
+        return 0
+    supervisor.start()
+    print(_banner(config, supervisor), flush=True)
+    while not stop_requested.wait(0.5):
+        pass
+    print("\nswitchyard: stopping...", flush=True)
+    supervisor.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The `make run` launcher (switchyard_dev) is development tooling: no image's
+package depends on it, directly or through another package, and no Dockerfile
+installs it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV_PACKAGE = "switchyard-dev"
+
+
+def _image_packages() -> list[object]:
+    config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    found = []
+    for artifact in config["build"]["artifacts"]:
+        dockerfile = ROOT / artifact["context"] / artifact["docker"]["dockerfile"]
+        package = re.search(r"--package (\S+)", dockerfile.read_text())
+        assert package, dockerfile
+        found.append(pytest.param(dockerfile, package.group(1), id=package.group(1)))
+    return found
+
+
+def _closure(package: str) -> set[str]:
+    """Every package uv.lock installs for `package` without its dev groups."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    requires = {p["name"]: {d["name"] for d in p.get("dependencies", [])} for p in lock["package"]}
+    seen: set[str] = set()
+    todo = [package]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(requires.get(name, ()))
+    return seen
+
+
+@pytest.mark.parametrize(("dockerfile", "package"), _image_packages())
+def test_no_image_installs_the_launcher(dockerfile: Path, package: str) -> None:
+    closure = _closure(package)
+    assert "switchyard-kit" in closure  # the walk does reach the workspace packages
+    assert DEV_PACKAGE not in closure
+    assert "libs/dev" not in dockerfile.read_text()
+
+
+def test_the_launcher_is_a_dev_dependency_of_the_root_only() -> None:
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert DEV_PACKAGE in root["dependency-groups"]["dev"]
+    assert DEV_PACKAGE not in root["project"]["dependencies"]
+    for pyproject in ROOT.glob("*/**/pyproject.toml"):
+        if ".venv" in pyproject.parts or pyproject.parent == ROOT / "libs" / "dev":
+            continue
+        project = tomllib.loads(pyproject.read_text()).get("project", {})
+        assert DEV_PACKAGE not in project.get("dependencies", []), pyproject
+    # The kit's wheel holds the kit alone, not the dev package beside it.
+    kit = tomllib.loads((ROOT / "libs" / "pyproject.toml").read_text())
+    assert kit["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/switchyard_kit"]
+    assert not (ROOT / "libs" / "src" / "switchyard_kit" / "launcher.py").exists()
