@@ -10,13 +10,12 @@ outcome depends on the order of events, not on timings.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import grpc
 import httpx
 import pytest
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
-from switchyard_dev.launcher import Component, Platform
 
 USER_ID = "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
 LIMIT_MS = 100
@@ -74,43 +72,22 @@ def auth() -> Iterator[tuple[HeldAuth, str]]:
 
 
 @pytest.fixture
-def gateway(auth: tuple[HeldAuth, str], tmp_path: Path) -> Iterator[str]:
-    port = free_port()
+def gateway(
+    auth: tuple[HeldAuth, str],
+    tmp_path: Path,
+    gateway_process: Callable[[dict[str, str], Path], AbstractContextManager[str]],
+) -> Iterator[str]:
     metrics_port = free_port()
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "GATEWAY_PORT": str(port),
+    settings = {
         "GATEWAY_WORKERS": "1",
         "GATEWAY_THREADS": "1",
         "GATEWAY_MAX_QUEUE_WAIT_MS": str(LIMIT_MS),
         "GATEWAY_METRICS_PORT": str(metrics_port),
         "AUTH_TARGET": auth[1],
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "OTEL_SDK_DISABLED": "true",
-        "LOG_LEVEL": "WARNING",
     }
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "gateway.log").open("w")
-    platform = Platform(
-        [
-            Component(
-                name="gateway",
-                argv=[sys.executable, "-m", "gateway"],
-                env=env,
-                health_http=f"{url}/healthz",
-            )
-        ],
-        output=log,
-    )
-    try:
-        platform.start(timeout=60)
+    with gateway_process(settings, tmp_path) as url:
         METRICS_URLS[url] = f"http://127.0.0.1:{metrics_port}"
         yield url
-    finally:
-        platform.stop(grace=5)
-        log.close()
 
 
 # The private metrics address of each running gateway, by its public URL.

@@ -10,19 +10,18 @@ nothing; meanwhile /healthz and an API route must answer as usual. Bounded:
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
-from switchyard_dev.launcher import Component, Platform
 
 SLOW_CLIENTS = 64
 HEADER_TIMEOUT_SECONDS = 2.0
@@ -37,50 +36,26 @@ class Auth(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.GetJwksResponse()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    tmp_path = tmp_path_factory.mktemp("slow-clients")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    gateway_process: Callable[[dict[str, str], Path], AbstractContextManager[str]],
+) -> Iterator[tuple[str, int]]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
     auth_port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_PORT": str(port),
+    settings = {
         "GATEWAY_WORKERS": "2",
         "GATEWAY_THREADS": "8",
         "GATEWAY_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT_SECONDS),
         "GATEWAY_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "AUTH_TARGET": f"127.0.0.1:{auth_port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
-        "OTEL_SDK_DISABLED": "true",
-        "LOG_LEVEL": "WARNING",
     }
-    log = (tmp_path / "gateway.log").open("w")
-    platform = Platform(
-        [
-            Component(
-                name="gateway",
-                argv=[sys.executable, "-m", "gateway"],
-                env=env,
-                health_http=f"http://127.0.0.1:{port}/healthz",
-            )
-        ],
-        output=log,
-    )
     try:
-        platform.start(timeout=60)
-        yield f"http://127.0.0.1:{port}", port
+        with gateway_process(settings, tmp_path_factory.mktemp("slow-clients")) as url:
+            yield url, int(url.rsplit(":", 1)[1])
     finally:
-        platform.stop(grace=5)
-        log.close()
         server.stop(0)
 
 
