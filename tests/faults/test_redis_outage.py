@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from e2e.harness import AuthActions
 from google.protobuf.message import DecodeError
 from sqlalchemy import create_engine, text
 from switchyard.events.v1 import events_pb2
@@ -70,6 +71,10 @@ def test_redis_outage_degrades_caches_and_delays_events_only(
                 headers=account.headers,
             )
             assert patched.status_code == 200, patched.text
+            # Signup needs no Redis, and its profile is there at once.
+            newcomer = AuthActions(api).signup(display_name="Signed up while Redis is down")
+            public = api.get(f"/v1/profiles/{newcomer.user_id}", headers=account.headers)
+            assert public.status_code == 200, public.text
             payment_ids = []
             for _ in range(3):
                 response = pay(api, account, uuid.uuid4().hex)
