@@ -39,7 +39,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from gateway.app import create_app, state_of
-from switchyard_kit.launcher import SERVICES
+from switchyard_dev.launcher import SERVICES
 
 from e2e.harness import Account, AuthActions, RunningPlatform
 
