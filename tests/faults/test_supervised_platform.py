@@ -21,6 +21,7 @@ import httpx
 import pytest
 import redis
 from e2e.harness import Account, AuthActions
+from recommendation_service.domain.model import ModelParameters
 from sqlalchemy import create_engine, text
 from switchyard_dev.launcher import SERVICES, WORKER_SERVICES, http_ok
 from switchyard_dev.supervisor import RestartPolicy
@@ -47,6 +48,8 @@ ENV = {
     **{f"{service.upper()}_LIVENESS_MAX_AGE_SECONDS": "5" for service in SERVICES},
 }
 WORKERS = tuple(WORKER_SERVICES)
+# Distinct buyers an item needs before it is anyone's personal pick.
+PERSONAL_MIN_BUYERS = ModelParameters.personal_min_buyers
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
@@ -251,14 +254,17 @@ def _event_flow(sp: FaultPlatform, api: httpx.Client, name: str) -> Callable[[],
             return bool(last != before and delivered == last and pending == 0)
 
         return consumed
-    # PaymentSucceeded: `earlier`'s purchase of (tea, cups) goes out before the
-    # buyer's (one relay, outbox order), so the buyer's purchase of tea, once
-    # applied, makes cups a personal recommendation.
+    # PaymentSucceeded: the earlier buyers' purchases of (tea, cups) go out
+    # before the buyer's (one relay, outbox order), so the buyer's purchase of
+    # tea, once applied, makes cups a personal recommendation (it takes
+    # RECOMMENDATION_PERSONAL_MIN_BUYERS, 3, distinct buyers of cups).
     tea, cups = _skus(2)
-    earlier, buyer = auth.signup(), auth.signup()
-    for who in (earlier, buyer):
+    earlier = [auth.signup() for _ in range(PERSONAL_MIN_BUYERS)]
+    buyer = auth.signup()
+    for who in (*earlier, buyer):
         top_up(api, who)
-    _pay(api, earlier, [tea, cups])
+    for who in earlier:
+        _pay(api, who, [tea, cups])
     _pay(api, buyer, [tea])
     return lambda: cups in _personal(api, buyer)
 
