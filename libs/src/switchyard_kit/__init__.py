@@ -33,10 +33,8 @@ from switchyard_kit._errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
-    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
-    Unavailable,
 )
 
 if TYPE_CHECKING:
@@ -44,11 +42,9 @@ if TYPE_CHECKING:
     from switchyard_kit._channels import (
         Backend,
         DeadlineExceeded,
-        is_idempotent,
         outgoing_timeout,
-        remaining_inbound_seconds,
     )
-    from switchyard_kit._database import Database, SqlAlchemyUnitOfWork, create_database_engine
+    from switchyard_kit._database import Database, SqlAlchemyUnitOfWork
     from switchyard_kit._grpc_errors import status_details, to_rpc_status
     from switchyard_kit._liveness import LIVENESS_PATH, Heartbeat, start_liveness
     from switchyard_kit._logging import (
@@ -69,7 +65,6 @@ if TYPE_CHECKING:
     )
     from switchyard_kit._metrics import (
         start_metrics_server,
-        track_pool,
         watch_outbox_backlog,
         watch_stream_lag,
     )
@@ -89,7 +84,6 @@ if TYPE_CHECKING:
         require_real_secret,
     )
     from switchyard_kit._telemetry import (
-        Telemetry,
         flush_telemetry,
         setup_telemetry,
         tracing_enabled,
@@ -104,12 +98,9 @@ _LAZY: dict[str, str] = {
     "build_cache": "_cache",
     "Backend": "_channels",
     "DeadlineExceeded": "_channels",
-    "is_idempotent": "_channels",
     "outgoing_timeout": "_channels",
-    "remaining_inbound_seconds": "_channels",
     "Database": "_database",
     "SqlAlchemyUnitOfWork": "_database",
-    "create_database_engine": "_database",
     "status_details": "_grpc_errors",
     "to_rpc_status": "_grpc_errors",
     "LIVENESS_PATH": "_liveness",
@@ -128,7 +119,6 @@ _LAZY: dict[str, str] = {
     "caller_user_id": "_metadata",
     "metadata_value": "_metadata",
     "start_metrics_server": "_metrics",
-    "track_pool": "_metrics",
     "watch_outbox_backlog": "_metrics",
     "watch_stream_lag": "_metrics",
     "run_migrations": "_migrations",
@@ -143,7 +133,6 @@ _LAZY: dict[str, str] = {
     "ServiceSettings": "_settings",
     "load_settings": "_settings",
     "require_real_secret": "_settings",
-    "Telemetry": "_telemetry",
     "flush_telemetry": "_telemetry",
     "setup_telemetry": "_telemetry",
     "tracing_enabled": "_telemetry",
@@ -188,26 +177,20 @@ __all__ = [
     "InProcessCache",
     "InvalidArgument",
     "NotFound",
-    "PermissionDenied",
     "RedisCache",
     "ResourceExhausted",
     "RunningServer",
     "ServiceSettings",
     "SqlAlchemyUnitOfWork",
-    "Telemetry",
     "Unauthenticated",
-    "Unavailable",
     "build_cache",
     "caller_user_id",
     "configure_logging",
-    "create_database_engine",
     "flush_telemetry",
-    "is_idempotent",
     "load_settings",
     "metadata_value",
     "outgoing_timeout",
     "redact_text",
-    "remaining_inbound_seconds",
     "request_id_var",
     "require_real_secret",
     "run_migrations",
@@ -219,7 +202,6 @@ __all__ = [
     "stop_event_on_signals",
     "to_rpc_status",
     "tracing_enabled",
-    "track_pool",
     "upgrade_database",
     "user_id_var",
     "utc_now",
