@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-from switchyard_kit import Aborted, NotFound, Unauthenticated
+from switchyard_kit import Aborted, NotFound, Unauthenticated, utc_now
 
 from profile_service.adapters.cache import ProfileCache
 from profile_service.adapters.repository import DuplicateProfile
@@ -33,10 +33,6 @@ from profile_service.service_layer.unit_of_work import UnitOfWorkFactory
 logger = logging.getLogger("profile.handlers")
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ProfileHandlers:

@@ -12,7 +12,7 @@ import grpc
 from sqlalchemy.engine import make_url
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
-from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache
+from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache, utc_now
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from recommendation_service.adapters.cache import CachedRecommendations
@@ -22,7 +22,6 @@ from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, Recom
 from recommendation_service.service_layer.handlers import (
     ModelUpdates,
     RecommendationQueries,
-    utc_now,
 )
 from recommendation_service.service_layer.unit_of_work import (
     ModelUnitOfWork,
