@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         DeadlineExceeded,
         outgoing_timeout,
     )
-    from switchyard_kit._database import Database, SqlAlchemyUnitOfWork
+    from switchyard_kit._database import Database, SqlAlchemyUnitOfWork, UtcDateTime
     from switchyard_kit._grpc_errors import status_details, to_rpc_status
     from switchyard_kit._liveness import LIVENESS_PATH, Heartbeat, start_liveness
     from switchyard_kit._logging import (
@@ -101,6 +101,7 @@ _LAZY: dict[str, str] = {
     "outgoing_timeout": "_channels",
     "Database": "_database",
     "SqlAlchemyUnitOfWork": "_database",
+    "UtcDateTime": "_database",
     "status_details": "_grpc_errors",
     "to_rpc_status": "_grpc_errors",
     "LIVENESS_PATH": "_liveness",
@@ -183,6 +184,7 @@ __all__ = [
     "ServiceSettings",
     "SqlAlchemyUnitOfWork",
     "Unauthenticated",
+    "UtcDateTime",
     "build_cache",
     "caller_user_id",
     "configure_logging",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
@@ -38,10 +37,6 @@ class ProfileRepository(Protocol):
         ...
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _to_profile(row: RowMapping) -> Profile:
     preferences = row["preferences"] or {}
     return Profile(
@@ -51,8 +46,8 @@ def _to_profile(row: RowMapping) -> Profile:
         avatar_url=row["avatar_url"],
         locale=row["locale"],
         preferences={str(key): str(value) for key, value in preferences.items()},
-        create_time=_utc(row["create_time"]),
-        update_time=_utc(row["update_time"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
     )
 
 
@@ -63,8 +58,8 @@ def _to_row(profile: Profile) -> dict[str, Any]:
         "avatar_url": profile.avatar_url,
         "locale": profile.locale,
         "preferences": dict(profile.preferences),
-        "create_time": _utc(profile.create_time),
-        "update_time": _utc(profile.update_time),
+        "create_time": profile.create_time,
+        "update_time": profile.update_time,
     }
 
 
