@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
@@ -11,30 +11,7 @@ from sqlalchemy.orm import Session
 
 from profile_service.adapters.orm import profiles
 from profile_service.domain.model import Profile
-
-
-class DuplicateProfile(Exception):
-    """The user already has a profile (another request created it first)."""
-
-
-class ProfileRepository(Protocol):
-    """Profiles by user id."""
-
-    def get(self, user_id: str) -> Profile | None:
-        """The profile, or None."""
-        ...
-
-    def get_for_update(self, user_id: str) -> Profile | None:
-        """The profile, locked against concurrent updates until the transaction ends."""
-        ...
-
-    def add(self, profile: Profile) -> None:
-        """Insert a new profile; DuplicateProfile when the user already has one."""
-        ...
-
-    def save(self, profile: Profile) -> None:
-        """Write back a changed profile."""
-        ...
+from profile_service.service_layer.ports import DuplicateProfile
 
 
 def _to_profile(row: RowMapping) -> Profile:
@@ -64,7 +41,7 @@ def _to_row(profile: Profile) -> dict[str, Any]:
 
 
 class SqlAlchemyProfileRepository:
-    """ProfileRepository on a SQLAlchemy session (PostgreSQL or SQLite)."""
+    """The ProfileRepository port on a SQLAlchemy session (PostgreSQL or SQLite)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
