@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     )
 
 # Name -> the private module that defines it, imported on first access.
-# Keep in step with the TYPE_CHECKING imports above (tests/unit/test_light_import.py checks).
+# Keep in step with the TYPE_CHECKING imports above (libs/tests/unit/test_light_import.py checks).
 _LAZY: dict[str, str] = {
     "Cache": "_cache",
     "InProcessCache": "_cache",
