@@ -40,10 +40,11 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
 .PHONY: lint
-lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, buf lint
+lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy -p switchyard_kit -p switchyard_dev -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
+	$(VENV)/bin/lint-imports --no-logo
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
 
 .PHONY: proto-breaking
@@ -81,5 +82,5 @@ bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=-
 
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
-	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 	find protos/switchyard -name '*_pb2*.py*' -delete

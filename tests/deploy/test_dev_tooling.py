@@ -1,6 +1,6 @@
-"""The `make run` launcher (switchyard_dev) is development tooling: no image's
-package depends on it, directly or through another package, and no Dockerfile
-installs it."""
+"""The `make run` launcher and the pytest fixtures (switchyard_dev) are
+development tooling: no image's package depends on them, directly or through
+another package, and no Dockerfile installs them."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def test_no_image_installs_the_launcher(dockerfile: Path, package: str) -> None:
     closure = _closure(package)
     assert "switchyard-kit" in closure  # the walk does reach the workspace packages
     assert DEV_PACKAGE not in closure
+    assert "pytest" not in closure  # the fixtures' plugin host stays out too
     assert "libs/dev" not in dockerfile.read_text()
 
 
@@ -61,3 +62,11 @@ def test_the_launcher_is_a_dev_dependency_of_the_root_only() -> None:
     kit = tomllib.loads((ROOT / "libs" / "pyproject.toml").read_text())
     assert kit["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/switchyard_kit"]
     assert not (ROOT / "libs" / "src" / "switchyard_kit" / "launcher.py").exists()
+    assert not (ROOT / "libs" / "src" / "switchyard_kit" / "testing.py").exists()
+    assert "optional-dependencies" not in kit["project"]  # no `testing` extra left behind
+
+
+def test_the_test_fixtures_are_registered_from_the_dev_package() -> None:
+    conftest = (ROOT / "conftest.py").read_text()
+    assert 'pytest_plugins = ["switchyard_dev.testing"]' in conftest
+    assert (ROOT / "libs" / "dev" / "src" / "switchyard_dev" / "testing.py").exists()

@@ -1,8 +1,10 @@
-"""SQLAlchemy engines, sessions and the unit of work every service builds on."""
+"""SQLAlchemy engines, sessions, the unit of work and the UTC column type every
+service builds on."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -10,7 +12,7 @@ from typing import Any, Self
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -20,6 +22,37 @@ from switchyard_kit._settings import ServiceSettings
 from switchyard_kit._telemetry import tracing_enabled
 
 logger = logging.getLogger("switchyard.db")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime column on every backend.
+
+    The schema is `DateTime(timezone=True)` (PostgreSQL `timestamptz`), so it
+    needs no migration where a table used that. SQLite keeps no zone: values
+    are written in UTC and given their zone back when read; a naive datetime is
+    refused on write, since its zone is unknown.
+
+    Example::
+
+        Column("created_at", UtcDateTime(), nullable=False)
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: UtcDateTime stores aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -70,11 +70,6 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
-class PermissionDenied(DomainError):
-    code = "PERMISSION_DENIED"
-    default_reason = "PERMISSION_DENIED"
-
-
 class FailedPrecondition(DomainError):
     code = "FAILED_PRECONDITION"
     default_reason = "FAILED_PRECONDITION"
@@ -98,10 +93,3 @@ class ResourceExhausted(DomainError):
     ) -> None:
         super().__init__(message, reason=reason)
         self.retry_after_seconds = retry_after_seconds
-
-
-class Unavailable(DomainError):
-    """A dependency is down; the caller may retry later."""
-
-    code = "UNAVAILABLE"
-    default_reason = "UNAVAILABLE"

@@ -8,19 +8,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Table, delete, exists, select, update
 from sqlalchemy.orm import Session
 from switchyard.events.v1 import events_pb2
 
+from switchyard_kit._clock import utc_now
 from switchyard_kit._database import Database
 from switchyard_kit._liveness import Heartbeat, wait_beating
 from switchyard_kit.events._publishers import EventPublisher, PublishError
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ class OutboxRelay:
         poll_interval_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         retention_hours: float = 168.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         name: str = "relay",
         no_publisher_hint: str = "REDIS_URL and the event sinks are empty",
     ) -> None:

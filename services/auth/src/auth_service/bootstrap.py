@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from switchyard_kit import Database
+from switchyard_kit import Database, utc_now
 from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
@@ -23,7 +23,7 @@ from auth_service.adapters.throttling import (
 from auth_service.adapters.unit_of_work import AuthUnitOfWork
 from auth_service.config import SECRET_VARIABLE, AuthSettings
 from auth_service.domain.tokens import TokenPolicy
-from auth_service.service_layer.handlers import AuthService, utc_now
+from auth_service.service_layer.handlers import AuthService
 from auth_service.service_layer.hashing_pool import BoundedHasher
 from auth_service.service_layer.keys import KeyRing
 from auth_service.service_layer.ports import AttemptStore, KeyVault, RevocationPublisher

@@ -11,9 +11,9 @@ from typing import Self
 
 import pytest
 from profile_service.adapters.cache import ProfileCache
-from profile_service.adapters.repository import DuplicateProfile
 from profile_service.domain.model import Profile
 from profile_service.service_layer.handlers import ProfileHandlers
+from profile_service.service_layer.ports import DuplicateProfile
 from switchyard_kit import InProcessCache
 
 

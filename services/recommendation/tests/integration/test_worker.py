@@ -12,10 +12,10 @@ from collections import defaultdict
 import pytest
 import redis
 from recommendation_service.adapters.events import decode
+from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.app import cache_from, consumer_from
 from recommendation_service.service_layer.handlers import ModelUpdates
-from recommendation_service.service_layer.unit_of_work import ModelUnitOfWork
 from switchyard_kit import Database, InProcessCache
 from switchyard_kit.events import RedisStreamPublisher
 
@@ -95,7 +95,7 @@ def test_concurrent_events_of_many_users_equal_a_recount(
     skus = [f"sku-{uuid.uuid4().hex[:8]}" for _ in range(8)]
     events, kept = _purchases(users, skus, 60, seed=11)
     updates = ModelUpdates(
-        lambda: ModelUnitOfWork(database),
+        lambda: SqlModelUnitOfWork(database),
         cache_from(settings, InProcessCache("rec")),
         settings.model_parameters,
     )

@@ -5,14 +5,10 @@ Ids are UUID strings. Timestamps are stored and returned as timezone-aware UTC.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -21,9 +17,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TypeDecorator,
     text,
 )
+from switchyard_kit import UtcDateTime
 
 # Named constraints so alembic (batch mode on SQLite) can address them later.
 metadata = MetaData(
@@ -39,31 +35,6 @@ metadata = MetaData(
 UUID_LENGTH = 36
 # BIGSERIAL on PostgreSQL; SQLite autoincrements only an INTEGER primary key.
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend.
-
-    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are
-    stored as UTC and given their zone back when read.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: the auth database stores aware UTC datetimes only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 users = Table(

@@ -7,10 +7,10 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypedDict
 
-from switchyard_kit import FieldViolation, InvalidArgument
+from switchyard_kit import FieldViolation, InvalidArgument, utc_now
 
 from auth_service.domain.display_names import InvalidDisplayName, normalize_display_name
 from auth_service.domain.emails import InvalidEmail, normalize_email
@@ -52,10 +52,6 @@ logger = logging.getLogger(__name__)
 # Longest client details kept with a session (they come from HTTP headers).
 MAX_USER_AGENT_LENGTH = 512
 MAX_CLIENT_ADDRESS_LENGTH = 64
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from switchyard_kit import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -31,7 +31,8 @@ metadata = MetaData(
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 SERIAL = BigInteger().with_variant(Integer(), "sqlite")
-TIMESTAMP = DateTime(timezone=True)
+# Aware UTC on both backends (timestamptz on PostgreSQL; SQLite gets its zone back).
+TIMESTAMP = UtcDateTime()
 
 accounts = Table(
     "accounts",

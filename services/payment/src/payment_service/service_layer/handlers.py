@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -20,6 +20,7 @@ from switchyard_kit import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    utc_now,
 )
 
 from payment_service.adapters.repository import PaymentRepository, is_lock_timeout
@@ -50,10 +51,6 @@ ResultT = TypeVar("ResultT")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RecordedFailure(Exception):

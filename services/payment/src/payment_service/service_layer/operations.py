@@ -6,11 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from switchyard_kit import Database
+from switchyard_kit import Database, utc_now
 
 from payment_service.adapters.reconciliation import run_checks
 from payment_service.adapters.repository import PaymentRepository
-from payment_service.service_layer.handlers import utc_now
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from switchyard_kit import Database
+from switchyard_kit import Database, utc_now
 from switchyard_kit.events import EventPublisher
 from switchyard_kit.events import OutboxRelay as KitOutboxRelay
 
 from payment_service.adapters.outbox import PAYMENT_OUTBOX
-from payment_service.service_layer.handlers import utc_now
 
 
 class OutboxRelay(KitOutboxRelay):

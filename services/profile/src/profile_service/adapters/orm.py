@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table
+from sqlalchemy import JSON, Column, MetaData, String, Table
 from sqlalchemy.dialects import postgresql
+from switchyard_kit import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -28,7 +29,6 @@ profiles = Table(
     Column("avatar_url", String(2048), nullable=False),
     Column("locale", String(128), nullable=False),
     Column("preferences", PreferencesType, nullable=False),
-    # Always UTC; SQLite hands them back naive, the repository restores the zone.
-    Column("create_time", DateTime(timezone=True), nullable=False),
-    Column("update_time", DateTime(timezone=True), nullable=False),
+    Column("create_time", UtcDateTime(), nullable=False),
+    Column("update_time", UtcDateTime(), nullable=False),
 )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
@@ -12,34 +11,7 @@ from sqlalchemy.orm import Session
 
 from profile_service.adapters.orm import profiles
 from profile_service.domain.model import Profile
-
-
-class DuplicateProfile(Exception):
-    """The user already has a profile (another request created it first)."""
-
-
-class ProfileRepository(Protocol):
-    """Profiles by user id."""
-
-    def get(self, user_id: str) -> Profile | None:
-        """The profile, or None."""
-        ...
-
-    def get_for_update(self, user_id: str) -> Profile | None:
-        """The profile, locked against concurrent updates until the transaction ends."""
-        ...
-
-    def add(self, profile: Profile) -> None:
-        """Insert a new profile; DuplicateProfile when the user already has one."""
-        ...
-
-    def save(self, profile: Profile) -> None:
-        """Write back a changed profile."""
-        ...
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from profile_service.service_layer.ports import DuplicateProfile
 
 
 def _to_profile(row: RowMapping) -> Profile:
@@ -51,8 +23,8 @@ def _to_profile(row: RowMapping) -> Profile:
         avatar_url=row["avatar_url"],
         locale=row["locale"],
         preferences={str(key): str(value) for key, value in preferences.items()},
-        create_time=_utc(row["create_time"]),
-        update_time=_utc(row["update_time"]),
+        create_time=row["create_time"],
+        update_time=row["update_time"],
     )
 
 
@@ -63,13 +35,13 @@ def _to_row(profile: Profile) -> dict[str, Any]:
         "avatar_url": profile.avatar_url,
         "locale": profile.locale,
         "preferences": dict(profile.preferences),
-        "create_time": _utc(profile.create_time),
-        "update_time": _utc(profile.update_time),
+        "create_time": profile.create_time,
+        "update_time": profile.update_time,
     }
 
 
 class SqlAlchemyProfileRepository:
-    """ProfileRepository on a SQLAlchemy session (PostgreSQL or SQLite)."""
+    """The ProfileRepository port on a SQLAlchemy session (PostgreSQL or SQLite)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session

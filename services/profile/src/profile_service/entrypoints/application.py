@@ -11,11 +11,11 @@ from switchyard_kit import Cache, Database, GrpcService, build_cache, upgrade_da
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from profile_service.adapters.cache import ProfileCache
+from profile_service.adapters.unit_of_work import sqlalchemy_unit_of_work_factory
 from profile_service.config import ProfileSettings
 from profile_service.entrypoints.events import CONSUMER_GROUP, user_registered_handler
 from profile_service.entrypoints.grpc_servicer import SERVICE_NAME, ProfileServicer
 from profile_service.service_layer.handlers import ProfileHandlers
-from profile_service.service_layer.unit_of_work import sqlalchemy_unit_of_work_factory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

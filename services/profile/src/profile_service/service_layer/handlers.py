@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
-from switchyard_kit import Aborted, NotFound, Unauthenticated
+from switchyard_kit import Aborted, NotFound, Unauthenticated, utc_now
 
-from profile_service.adapters.cache import ProfileCache
-from profile_service.adapters.repository import DuplicateProfile
 from profile_service.domain import validation
 from profile_service.domain.model import (
     Profile,
@@ -28,15 +26,12 @@ from profile_service.domain.model import (
     parse_update,
     parse_user_id,
 )
+from profile_service.service_layer.ports import CachedProfiles, DuplicateProfile
 from profile_service.service_layer.unit_of_work import UnitOfWorkFactory
 
 logger = logging.getLogger("profile.handlers")
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ProfileHandlers:
@@ -48,7 +43,9 @@ class ProfileHandlers:
         profile = handlers.get_my_profile(caller_user_id)
     """
 
-    def __init__(self, uow: UnitOfWorkFactory, cache: ProfileCache, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, cache: CachedProfiles, clock: Clock = utc_now
+    ) -> None:
         self.uow = uow
         self.cache = cache
         self.clock = clock

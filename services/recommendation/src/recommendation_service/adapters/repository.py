@@ -9,7 +9,7 @@ user are serialised by a row lock on user_models.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -29,11 +29,6 @@ T = TypeVar("T")
 def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they were written in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class SqlModelRepository:
@@ -109,7 +104,7 @@ class SqlModelRepository:
         return StoredPurchase(
             payment_id=row.payment_id,
             user_id=row.user_id,
-            occurred_at=as_utc(row.occurred_at),
+            occurred_at=row.occurred_at,
             refunded_fraction=float(row.refunded_fraction),
             recorded=bool(row.recorded),
             items={line.sku: int(line.quantity) for line in lines},
@@ -146,9 +141,7 @@ class SqlModelRepository:
                 t.user_items.c.sku, t.user_items.c.quantity, t.user_items.c.last_purchased_at
             ).where(t.user_items.c.user_id == user_id)
         ).all()
-        return {
-            row.sku: HistoryItem(float(row.quantity), as_utc(row.last_purchased_at)) for row in rows
-        }
+        return {row.sku: HistoryItem(float(row.quantity), row.last_purchased_at) for row in rows}
 
     def save_history(self, user_id: str, changes: Mapping[str, HistoryItem | None]) -> None:
         gone = sorted(sku for sku, item in changes.items() if item is None)

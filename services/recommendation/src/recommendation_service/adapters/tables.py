@@ -11,6 +11,7 @@ dead_letters      events given up on by the broker-less delivery path
 from __future__ import annotations
 
 import sqlalchemy as sa
+from switchyard_kit import UtcDateTime
 
 metadata = sa.MetaData(
     naming_convention={
@@ -22,7 +23,8 @@ metadata = sa.MetaData(
     }
 )
 
-TIMESTAMP = sa.DateTime(timezone=True)
+# Aware UTC on both backends (timestamptz on PostgreSQL; SQLite gets its zone back).
+TIMESTAMP = UtcDateTime()
 SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 processed_events = sa.Table(

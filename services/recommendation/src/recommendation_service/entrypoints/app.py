@@ -12,21 +12,17 @@ import grpc
 from sqlalchemy.engine import make_url
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
-from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache
+from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache, utc_now
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from recommendation_service.adapters.cache import CachedRecommendations
 from recommendation_service.adapters.events import PAYMENTS_STREAM, decode
+from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork, SqlReadUnitOfWork
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, RecommendationServicer
 from recommendation_service.service_layer.handlers import (
     ModelUpdates,
     RecommendationQueries,
-    utc_now,
-)
-from recommendation_service.service_layer.unit_of_work import (
-    ModelUnitOfWork,
-    ReadUnitOfWork,
 )
 
 logger = logging.getLogger("recommendation")
@@ -85,7 +81,7 @@ def _dead_letter_recorder(database: Database) -> Callable[[events_pb2.Event, str
             "event dead-lettered",
             extra={"event_id": event.id, "event_type": event.type, "reason": reason},
         )
-        uow = ModelUnitOfWork(database)
+        uow = SqlModelUnitOfWork(database)
         with uow:
             uow.model.record_dead_letter(
                 event.id, event.type, reason, event.SerializeToString(), utc_now()
@@ -102,8 +98,10 @@ def grpc_service(
     endpoint (payment's relay calls it when there is no Redis)."""
     recommendations = cache_from(settings, cache)
     parameters = settings.model_parameters
-    queries = RecommendationQueries(lambda: ReadUnitOfWork(database), recommendations, parameters)
-    updates = ModelUpdates(lambda: ModelUnitOfWork(database), recommendations, parameters)
+    queries = RecommendationQueries(
+        lambda: SqlReadUnitOfWork(database), recommendations, parameters
+    )
+    updates = ModelUpdates(lambda: SqlModelUnitOfWork(database), recommendations, parameters)
     servicer = RecommendationServicer(queries)
     sink = EventSinkServicer(
         event_handler(updates),
@@ -131,7 +129,7 @@ def consumer_from(
     if not settings.redis_url:
         raise ValueError("the worker reads Redis Streams: REDIS_URL must be set")
     updates = ModelUpdates(
-        lambda: ModelUnitOfWork(database), cache_from(settings, cache), settings.model_parameters
+        lambda: SqlModelUnitOfWork(database), cache_from(settings, cache), settings.model_parameters
     )
     return EventConsumer(
         settings.redis_url,

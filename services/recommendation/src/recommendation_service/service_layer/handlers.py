@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from switchyard_kit import FieldViolation, InvalidArgument
+from switchyard_kit import FieldViolation, InvalidArgument, utc_now
 
 from recommendation_service.domain.events import PurchaseRecorded, RefundRecorded
 from recommendation_service.domain.model import (
@@ -34,10 +34,6 @@ logger = logging.getLogger("recommendation")
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from auth_service.adapters.tables import UtcDateTime
+from switchyard_kit import UtcDateTime
 
 revision: str = "0002_sessions_audit_outbox"
 down_revision: str | None = "0001_initial"

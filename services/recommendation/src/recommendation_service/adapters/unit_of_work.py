@@ -1,4 +1,5 @@
-"""The unit of work over the recommendation database: one transaction per event."""
+"""The units of work over the recommendation database (service_layer.ports.ModelUnitOfWork):
+one transaction per event, and reads for scoring."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from switchyard_kit import SqlAlchemyUnitOfWork
 from recommendation_service.adapters.repository import SqlModelRepository
 
 
-class ModelUnitOfWork(SqlAlchemyUnitOfWork):
+class SqlModelUnitOfWork(SqlAlchemyUnitOfWork):
     """`with uow: uow.model...; uow.commit()` on the primary."""
 
     model: SqlModelRepository
@@ -17,12 +18,12 @@ class ModelUnitOfWork(SqlAlchemyUnitOfWork):
         self.model = SqlModelRepository(session)
 
 
-class ReadUnitOfWork(SqlAlchemyUnitOfWork):
+class SqlReadUnitOfWork(SqlAlchemyUnitOfWork):
     """Reads for scoring, on the replica when one is configured (never committed)."""
 
     model: SqlModelRepository
 
-    def __enter__(self) -> ReadUnitOfWork:
+    def __enter__(self) -> SqlReadUnitOfWork:
         self.session = self.database.read_session()
         self._start(self.session)
         return self

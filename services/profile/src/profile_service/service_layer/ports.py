@@ -1,0 +1,42 @@
+"""What the profile service layer needs from storage and cache; adapters implement
+these (adapters.repository, adapters.cache), the unit tests fake them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from profile_service.domain.model import Profile
+
+
+class DuplicateProfile(Exception):
+    """The user already has a profile (another request created it first)."""
+
+
+class ProfileRepository(Protocol):
+    """Profiles by user id."""
+
+    def get(self, user_id: str) -> Profile | None:
+        """The profile, or None."""
+        ...
+
+    def get_for_update(self, user_id: str) -> Profile | None:
+        """The profile, locked against concurrent updates until the transaction ends."""
+        ...
+
+    def add(self, profile: Profile) -> None:
+        """Insert a new profile; DuplicateProfile when the user already has one."""
+        ...
+
+    def save(self, profile: Profile) -> None:
+        """Write back a changed profile."""
+        ...
+
+
+class CachedProfiles(Protocol):
+    """Profiles by user id kept for a while; a failing cache reads as a miss."""
+
+    def get(self, user_id: str) -> Profile | None: ...
+
+    def put(self, profile: Profile) -> None: ...
+
+    def invalidate(self, user_id: str) -> None: ...
