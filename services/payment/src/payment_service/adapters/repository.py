@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,12 +25,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from switchyard_kit import Aborted, FailedPrecondition
 
 from payment_service.adapters import tables as t
+from payment_service.adapters.batcher import WriteBatch, WriteTarget, insert_target
 from payment_service.adapters.proto_codec import event_to_envelope
 from payment_service.adapters.tables import TIMESTAMP
 from payment_service.domain import errors
@@ -137,44 +135,7 @@ _GET_PAYMENT = select(t.payments).where(
 _LOCK_PAYMENT = _GET_PAYMENT.with_for_update()
 
 
-# --- writes sent together ------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Target:
-    """Where a pending write goes. `alone[dialect]` takes its rows by column name
-    (an executemany); `part(prefix, columns, many)` is the same write as one piece
-    of the single PostgreSQL statement that sends all pending writes, with one
-    parameter `<prefix><column>` per column: a value, or with `many` an array
-    of them (one element per row)."""
-
-    alone: Mapping[str, UpdateBase]
-    part: Callable[[str, tuple[str, ...], bool], UpdateBase]
-
-
-def _insert_target(table: Table, *, skip_existing: bool = False) -> _Target:
-    """Inserts into `table`; with `skip_existing`, rows whose key is there are left alone."""
-    key = [column.name for column in table.primary_key]
-    into_postgresql, into_sqlite = postgresql.insert(table), sqlite.insert(table)
-    if skip_existing:
-        into_postgresql = into_postgresql.on_conflict_do_nothing(index_elements=key)
-        into_sqlite = into_sqlite.on_conflict_do_nothing(index_elements=key)
-
-    def part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
-        if not many:
-            return into_postgresql.values({name: bindparam(prefix + name) for name in columns})
-        # Several rows: unnest(array, array, ...), one array per column. (A
-        # multi-row VALUES would not be cached by SQLAlchemy, nor be one shape.)
-        arrays = (
-            func.unnest(
-                *(bindparam(prefix + name, type_=ARRAY(table.c[name].type)) for name in columns)
-            )
-            .table_valued(*columns)
-            .render_derived(name="rows")
-        )
-        return into_postgresql.from_select(list(columns), select(arrays))
-
-    return _Target({"postgresql": into_postgresql, "sqlite": into_sqlite}, part)
+# --- where held-back writes go (sent together by adapters/batcher.py) ------------
 
 
 def _outcome_part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
@@ -190,32 +151,16 @@ def _outcome_part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBa
     )
 
 
-_ACCOUNTS = _insert_target(t.accounts, skip_existing=True)
-_BALANCES = _insert_target(t.balances, skip_existing=True)
-_TRANSACTIONS = _insert_target(t.ledger_transactions)
-_ENTRIES = _insert_target(t.ledger_entries)
-_PAYMENTS = _insert_target(t.payments)
-_ITEMS = _insert_target(t.payment_items)
-_REFUNDS = _insert_target(t.refunds)
-_TOP_UPS = _insert_target(t.top_ups)
-_EVENTS = _insert_target(t.outbox)
-_OUTCOME = _Target({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME}, _outcome_part)
-
-_Shape = tuple[tuple[_Target, tuple[str, ...], bool], ...]
-
-
-@functools.lru_cache(maxsize=64)
-def _together(shape: _Shape) -> UpdateBase:
-    """One PostgreSQL statement for pending writes of this shape (which targets,
-    which columns, one row or several): each write but the last a
-    data-modifying CTE. Built once per shape, so SQLAlchemy computes its cache
-    key once and compiles it once."""
-    parts = [
-        target.part(f"w{index}_", columns, many)
-        for index, (target, columns, many) in enumerate(shape)
-    ]
-    *ctes, last = parts
-    return last.add_cte(*(part.cte(f"w{index}") for index, part in enumerate(ctes)))
+_ACCOUNTS = insert_target(t.accounts, skip_existing=True)
+_BALANCES = insert_target(t.balances, skip_existing=True)
+_TRANSACTIONS = insert_target(t.ledger_transactions)
+_ENTRIES = insert_target(t.ledger_entries)
+_PAYMENTS = insert_target(t.payments)
+_ITEMS = insert_target(t.payment_items)
+_REFUNDS = insert_target(t.refunds)
+_TOP_UPS = insert_target(t.top_ups)
+_EVENTS = insert_target(t.outbox)
+_OUTCOME = WriteTarget({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME}, _outcome_part)
 
 
 class PaymentRepository:
@@ -225,52 +170,28 @@ class PaymentRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
         # Writes whose result nobody reads wait here for the next statement or
-        # the commit, and then go together (see `flush`).
-        self._pending: list[tuple[_Target, list[dict[str, Any]]]] = []
+        # the commit, and then go together. Safe for these writes: they insert,
+        # plus the one update of the key's outcome, and none reads another.
+        self._held_back = WriteBatch(self.dialect)
 
     def _execute(
         self, statement: Executable, parameters: Any = None
     ) -> CursorResult[*tuple[Any, ...]]:
         # Core statements straight on the session's connection (same transaction),
-        # without the ORM's per-statement execution layer; pending writes first,
+        # without the ORM's per-statement execution layer; held-back writes first,
         # so every statement sees what came before it.
-        if self._pending:
+        if self._held_back:
             self.flush()
         return self.session.connection().execute(statement, parameters)
 
-    def _defer(self, target: _Target, *rows: dict[str, Any]) -> None:
-        last = self._pending[-1] if self._pending else None
-        if last is not None and last[0] is target and last[1][0].keys() == rows[0].keys():
-            last[1].extend(rows)
-        else:
-            self._pending.append((target, list(rows)))
+    def _defer(self, target: WriteTarget, *rows: dict[str, Any]) -> None:
+        self._held_back.add(target, *rows)
 
     def flush(self) -> None:
-        """Send the pending writes, in order: on SQLite one executemany per
-        write; on PostgreSQL one statement, each write a data-modifying CTE.
-        That is safe because the parts only insert, plus the one update of the
-        key's outcome (no row is modified twice in a statement), no part reads
-        what another writes (they all see one snapshot), and foreign keys are
-        checked at the end of the statement, after every part. The unit of
-        work flushes before it commits."""
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        connection = self.session.connection()
-        if self.dialect != "postgresql" or len(pending) == 1:
-            for target, rows in pending:
-                connection.execute(target.alone[self.dialect], rows)
-            return
-        shape = tuple((target, tuple(rows[0]), len(rows) > 1) for target, rows in pending)
-        parameters: dict[str, Any] = {}
-        for index, (_, rows) in enumerate(pending):
-            if len(rows) == 1:
-                parameters.update((f"w{index}_{name}", value) for name, value in rows[0].items())
-            else:
-                parameters.update(
-                    (f"w{index}_{name}", [row[name] for row in rows]) for name in rows[0]
-                )
-        connection.execute(_together(shape), parameters)
+        """Send the held-back writes (see `WriteBatch.flush`). The unit of work
+        flushes before it commits."""
+        if self._held_back:
+            self._held_back.flush(self.session.connection())
 
     # --- locking -------------------------------------------------------------
 
