@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +31,7 @@ from switchyard_kit import Aborted, FailedPrecondition
 from payment_service.adapters import tables as t
 from payment_service.adapters.batcher import WriteBatch, WriteTarget, insert_target
 from payment_service.adapters.proto_codec import event_to_envelope
+from payment_service.adapters.replay_codec import outcome_from_json, outcome_to_json
 from payment_service.adapters.tables import TIMESTAMP
 from payment_service.domain import errors
 from payment_service.domain.idempotency import Outcome
@@ -269,28 +269,11 @@ class PaymentRepository:
                 "a request with this Idempotency-Key is still in progress; retry later",
                 reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
             )
-        data = json.loads(existing["outcome"])
-        return Outcome(
-            code=data["code"],
-            body=data.get("body"),
-            reason=data.get("reason", ""),
-            message=data.get("message", ""),
-        )
+        return outcome_from_json(existing["outcome"])
 
     def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None:
-        data: dict[str, Any] = {"code": outcome.code}
-        if outcome.body is not None:
-            data["body"] = outcome.body
-        if outcome.reason:
-            data["reason"] = outcome.reason
-            data["message"] = outcome.message
         self._defer(
-            _OUTCOME,
-            {
-                "k_user_id": user_id,
-                "k_key": key,
-                "k_outcome": json.dumps(data, separators=(",", ":")),
-            },
+            _OUTCOME, {"k_user_id": user_id, "k_key": key, "k_outcome": outcome_to_json(outcome)}
         )
 
     def delete_expired_keys(self, now: datetime, limit: int) -> int:

@@ -22,6 +22,14 @@ from switchyard_kit import (
     NotFound,
 )
 
+from payment_service.adapters.replay_codec import (
+    payment_from_dict,
+    payment_to_dict,
+    refund_result_from_dict,
+    refund_result_to_dict,
+    top_up_from_dict,
+    top_up_to_dict,
+)
 from payment_service.adapters.repository import PaymentRepository, is_lock_timeout
 from payment_service.domain import errors, ledger
 from payment_service.domain.idempotency import Outcome, check_key, fingerprint
@@ -36,13 +44,7 @@ from payment_service.domain.model import (
     TopUp,
     TopUpWallet,
     WalletToppedUp,
-    payment_from_dict,
     payment_id_problem,
-    payment_to_dict,
-    refund_result_from_dict,
-    refund_result_to_dict,
-    top_up_from_dict,
-    top_up_to_dict,
 )
 from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 
