@@ -26,15 +26,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from switchyard_kit import Aborted, FailedPrecondition
 
 from payment_service.adapters import tables as t
 from payment_service.adapters.batcher import WriteBatch, WriteTarget, insert_target
 from payment_service.adapters.proto_codec import event_to_envelope
 from payment_service.adapters.replay_codec import outcome_from_json, outcome_to_json
 from payment_service.adapters.tables import TIMESTAMP
-from payment_service.domain import errors
-from payment_service.domain.idempotency import Outcome
+from payment_service.domain.idempotency import (
+    IdempotencyKeyInFlight,
+    KeyClaim,
+    Outcome,
+    StoredKey,
+)
 from payment_service.domain.ledger import Account, LedgerTransaction
 from payment_service.domain.model import (
     DomainEvent,
@@ -204,33 +207,17 @@ class PaymentRepository:
     # --- idempotency keys ----------------------------------------------------
 
     def claim_key(
-        self,
-        *,
-        user_id: str,
-        key: str,
-        operation: str,
-        fingerprint: str,
-        now: datetime,
-        expires_at: datetime,
-        wait_seconds: float,
-        lock_timeout_seconds: float,
-    ) -> Outcome | None:
-        """Claim (user, key) for this transaction, or the outcome to replay.
+        self, claim: KeyClaim, *, wait_seconds: float, lock_timeout_seconds: float
+    ) -> StoredKey | None:
+        """Claim the key for this transaction: None, or the key as an earlier
+        request stored it (`domain.idempotency.decide` says what then).
 
         The unique insert waits while another transaction holds the same key
-        uncommitted, at most `wait_seconds` (then ABORTED, in flight). Same
-        key with another request: FAILED_PRECONDITION, IDEMPOTENCY_KEY_REUSED.
-        Once claimed, later lock waits of the transaction (wallet, payment rows)
-        may take `lock_timeout_seconds`.
+        uncommitted, at most `wait_seconds` (then IdempotencyKeyInFlight).
+        Once claimed, later lock waits of the transaction (wallet, payment
+        rows) may take `lock_timeout_seconds`.
         """
-        row = {
-            "user_id": user_id,
-            "key": key,
-            "operation": operation,
-            "fingerprint": fingerprint,
-            "created_at": now,
-            "expires_at": expires_at,
-        }
+        row = _key_row(claim)
         try:
             if self.dialect == "postgresql":
                 claimed = self._execute(
@@ -245,31 +232,25 @@ class PaymentRepository:
                 claimed = self._execute(_CLAIM_SQLITE, row).first()
         except OperationalError as error:
             if is_lock_timeout(error):
-                raise Aborted(
-                    "a request with this Idempotency-Key is still in progress; retry later",
-                    reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
-                ) from None
+                raise IdempotencyKeyInFlight from None
             raise
         if claimed is not None:
             return None
-        this_key = {"k_user_id": user_id, "k_key": key}
-        existing = self._execute(_GET_KEY, this_key).mappings().one()
-        if aware(existing["expires_at"]) <= now:
-            # Expired but not cleaned up yet: the key starts a new life.
-            self._execute(_RENEW_KEY, {**this_key, **row, "outcome": None})
-            self.set_lock_timeout(lock_timeout_seconds)
-            return None
-        if existing["fingerprint"] != fingerprint or existing["operation"] != operation:
-            raise FailedPrecondition(
-                "this Idempotency-Key was already used with a different request",
-                reason=errors.IDEMPOTENCY_KEY_REUSED,
-            )
-        if existing["outcome"] is None:
-            raise Aborted(
-                "a request with this Idempotency-Key is still in progress; retry later",
-                reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
-            )
-        return outcome_from_json(existing["outcome"])
+        this_key = {"k_user_id": claim.user_id, "k_key": claim.key}
+        stored = self._execute(_GET_KEY, this_key).mappings().one()
+        return StoredKey(
+            operation=stored["operation"],
+            fingerprint=stored["fingerprint"],
+            expires_at=aware(stored["expires_at"]),
+            outcome=None if stored["outcome"] is None else outcome_from_json(stored["outcome"]),
+        )
+
+    def take_over_key(self, claim: KeyClaim, *, lock_timeout_seconds: float) -> None:
+        """Claim anew, for this request, an expired key that `claim_key`
+        found; later lock waits may take `lock_timeout_seconds`."""
+        this_key = {"k_user_id": claim.user_id, "k_key": claim.key}
+        self._execute(_RENEW_KEY, {**this_key, **_key_row(claim), "outcome": None})
+        self.set_lock_timeout(lock_timeout_seconds)
 
     def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None:
         self._defer(
@@ -523,6 +504,17 @@ class PaymentRepository:
                 "created_at": now,
             },
         )
+
+
+def _key_row(claim: KeyClaim) -> dict[str, Any]:
+    return {
+        "user_id": claim.user_id,
+        "key": claim.key,
+        "operation": claim.operation,
+        "fingerprint": claim.fingerprint,
+        "created_at": claim.created_at,
+        "expires_at": claim.expires_at,
+    }
 
 
 def expiry(now: datetime, hours: float) -> datetime:

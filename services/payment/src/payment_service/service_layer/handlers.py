@@ -32,7 +32,13 @@ from payment_service.adapters.replay_codec import (
 )
 from payment_service.adapters.repository import PaymentRepository, is_lock_timeout
 from payment_service.domain import errors, ledger
-from payment_service.domain.idempotency import Outcome, check_key, fingerprint
+from payment_service.domain.idempotency import (
+    KeyClaim,
+    Outcome,
+    check_key,
+    decide,
+    fingerprint,
+)
 from payment_service.domain.model import (
     CreatePayment,
     Payment,
@@ -142,22 +148,29 @@ class PaymentHandlers:
     ) -> ResultT:
         key = check_key(key)
         command.validate()
-        request_print = fingerprint(operation, command)
         now = self.clock()
+        claim = KeyClaim(
+            user_id=user_id,
+            key=key,
+            operation=operation,
+            fingerprint=fingerprint(operation, command),
+            created_at=now,
+            expires_at=now + timedelta(hours=self.settings.ttl_hours),
+        )
         try:
             with self.uow_factory() as uow:
-                outcome = uow.payments.claim_key(
-                    user_id=user_id,
-                    key=key,
-                    operation=operation,
-                    fingerprint=request_print,
-                    now=now,
-                    expires_at=now + timedelta(hours=self.settings.ttl_hours),
+                stored = uow.payments.claim_key(
+                    claim,
                     wait_seconds=self.settings.wait_seconds,
                     lock_timeout_seconds=self.settings.lock_timeout_seconds,
                 )
-                if outcome is not None:
-                    return _replay(outcome, decode)
+                decision = decide(claim, stored)
+                if decision.replay is not None:
+                    return _replay(decision.replay, decode)
+                if decision.take_over:
+                    uow.payments.take_over_key(
+                        claim, lock_timeout_seconds=self.settings.lock_timeout_seconds
+                    )
                 try:
                     result = work(uow, now)
                 except RecordedFailure as failure:
