@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from payment_service.adapters import tables as t
+from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 from payment_service.domain import ledger
 from payment_service.domain.idempotency import KeyClaim, Outcome, decide
 from payment_service.domain.model import CreatePayment, LineItem, Payment, TopUpWallet
 from payment_service.entrypoints.app import handlers_from
 from payment_service.service_layer.operations import reconcile
-from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from sqlalchemy import event, func, select, text
 
 

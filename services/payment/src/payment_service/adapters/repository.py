@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     CursorResult,
     Executable,
-    String,
     Table,
     UpdateBase,
     and_,
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from payment_service.adapters import tables as t
 from payment_service.adapters.batcher import WriteBatch, WriteTarget, insert_target
+from payment_service.adapters.lock_waits import (
+    lock_timeout_config,
+    lock_timeouts_as,
+    milliseconds,
+    row_busy,
+)
 from payment_service.adapters.proto_codec import event_to_envelope
 from payment_service.adapters.replay_codec import outcome_from_json, outcome_to_json
 from payment_service.adapters.tables import TIMESTAMP
@@ -49,31 +51,10 @@ from payment_service.domain.model import (
 )
 from payment_service.domain.money import MAX_AMOUNT
 
-# PostgreSQL SQLSTATE of "could not obtain lock" (lock_timeout expired).
-LOCK_NOT_AVAILABLE = "55P03"
-
 
 def aware(value: datetime) -> datetime:
     """SQLite hands timestamps back without a zone; they are all UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def is_lock_timeout(error: OperationalError) -> bool:
-    """A lock wait that ran out: PostgreSQL lock_timeout, SQLite busy timeout."""
-    code = getattr(error.orig, "pgcode", None)
-    return code == LOCK_NOT_AVAILABLE or "database is locked" in str(error.orig)
-
-
-def _lock_timeout(name: str) -> ColumnElement[str]:
-    """`set_config('lock_timeout', :name, true)`: like SET LOCAL, it lasts until the
-    transaction ends (so PgBouncer's transaction pooling never leaks it), but as an
-    expression it rides along in a statement that is sent anyway."""
-    return func.set_config(literal_column("'lock_timeout'"), bindparam(name, type_=String), true())
-
-
-def _milliseconds(seconds: float) -> str:
-    # lock_timeout = 0 would mean "wait forever": at least one millisecond.
-    return f"{max(1, round(seconds * 1000))}ms"
 
 
 # --- statements, built once --------------------------------------------------------
@@ -93,18 +74,18 @@ _CLAIM_POSTGRESQL = (
     .from_select(
         list(_KEY_COLUMNS),
         select(*(bindparam(name, type_=_keys.c[name].type) for name in _KEY_COLUMNS)).select_from(
-            select(_lock_timeout("wait").label("lock_timeout")).subquery("wait")
+            select(lock_timeout_config("wait").label("lock_timeout")).subquery("wait")
         ),
     )
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
-    .returning(_lock_timeout("lock_timeout"))
+    .returning(lock_timeout_config("lock_timeout"))
 )
 _CLAIM_SQLITE = (
     sqlite.insert(_keys)
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
     .returning(_keys.c.user_id)
 )
-_SET_LOCK_TIMEOUT = select(_lock_timeout("lock_timeout"))
+_SET_LOCK_TIMEOUT = select(lock_timeout_config("lock_timeout"))
 _GET_KEY = select(_keys).where(_THIS_KEY)
 _RENEW_KEY = update(_keys).where(_THIS_KEY)
 _STORE_OUTCOME = update(_keys).where(_THIS_KEY).values(outcome=bindparam("k_outcome"))
@@ -176,6 +157,15 @@ class PaymentRepository:
         # the commit, and then go together. Safe for these writes: they insert,
         # plus the one update of the key's outcome, and none reads another.
         self._held_back = WriteBatch(self.dialect)
+        # Set by the key claim that opens every write transaction: from then on
+        # a lock wait that runs out is a busy wallet or payment row (ABORTED,
+        # retry). Reads and the key clean-up claim nothing and keep the
+        # driver's error, as they always have.
+        self._writing = False
+
+    def lock_waits(self) -> AbstractContextManager[None]:
+        """Where a lock wait that ran out becomes a domain error (see `_writing`)."""
+        return lock_timeouts_as(row_busy) if self._writing else nullcontext()
 
     def _execute(
         self, statement: Executable, parameters: Any = None
@@ -185,7 +175,8 @@ class PaymentRepository:
         # so every statement sees what came before it.
         if self._held_back:
             self.flush()
-        return self.session.connection().execute(statement, parameters)
+        with self.lock_waits():
+            return self.session.connection().execute(statement, parameters)
 
     def _defer(self, target: WriteTarget, *rows: dict[str, Any]) -> None:
         self._held_back.add(target, *rows)
@@ -194,7 +185,8 @@ class PaymentRepository:
         """Send the held-back writes (see `WriteBatch.flush`). The unit of work
         flushes before it commits."""
         if self._held_back:
-            self._held_back.flush(self.session.connection())
+            with self.lock_waits():
+                self._held_back.flush(self.session.connection())
 
     # --- locking -------------------------------------------------------------
 
@@ -202,7 +194,7 @@ class PaymentRepository:
         """How long this transaction's next lock waits may take (PostgreSQL;
         SQLite serialises whole write transactions with BEGIN IMMEDIATE)."""
         if self.dialect == "postgresql":
-            self._execute(_SET_LOCK_TIMEOUT, {"lock_timeout": _milliseconds(seconds)})
+            self._execute(_SET_LOCK_TIMEOUT, {"lock_timeout": milliseconds(seconds)})
 
     # --- idempotency keys ----------------------------------------------------
 
@@ -218,22 +210,19 @@ class PaymentRepository:
         rows) may take `lock_timeout_seconds`.
         """
         row = _key_row(claim)
-        try:
+        with lock_timeouts_as(IdempotencyKeyInFlight):
             if self.dialect == "postgresql":
                 claimed = self._execute(
                     _CLAIM_POSTGRESQL,
                     {
                         **row,
-                        "wait": _milliseconds(wait_seconds),
-                        "lock_timeout": _milliseconds(lock_timeout_seconds),
+                        "wait": milliseconds(wait_seconds),
+                        "lock_timeout": milliseconds(lock_timeout_seconds),
                     },
                 ).first()
             else:
                 claimed = self._execute(_CLAIM_SQLITE, row).first()
-        except OperationalError as error:
-            if is_lock_timeout(error):
-                raise IdempotencyKeyInFlight from None
-            raise
+        self._writing = True
         if claimed is not None:
             return None
         this_key = {"k_user_id": claim.user_id, "k_key": claim.key}
