@@ -9,27 +9,25 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from payment_service.adapters import tables as t
+from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 from payment_service.domain import ledger
-from payment_service.domain.idempotency import Outcome
+from payment_service.domain.idempotency import KeyClaim, Outcome, decide
 from payment_service.domain.model import CreatePayment, LineItem, Payment, TopUpWallet
 from payment_service.entrypoints.app import handlers_from
 from payment_service.service_layer.operations import reconcile
-from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 from sqlalchemy import event, func, select, text
 
 
 def _claim(uow: PaymentUnitOfWork, key: str, *, wait: float = 2.0, lock: float = 5.0):
+    """Claim as a write does: None when the key is this transaction's, else the
+    outcome to replay."""
     now = datetime.now(UTC)
-    return uow.payments.claim_key(
-        user_id="u1",
-        key=key,
-        operation="CreatePayment",
-        fingerprint="f",
-        now=now,
-        expires_at=now + timedelta(days=1),
-        wait_seconds=wait,
-        lock_timeout_seconds=lock,
-    )
+    claim = KeyClaim("u1", key, "CreatePayment", "f", now, now + timedelta(days=1))
+    stored = uow.payments.claim_key(claim, wait_seconds=wait, lock_timeout_seconds=lock)
+    decision = decide(claim, stored)
+    if decision.take_over:
+        uow.payments.take_over_key(claim, lock_timeout_seconds=lock)
+    return decision.replay
 
 
 def _lock_timeout(uow: PaymentUnitOfWork) -> str:

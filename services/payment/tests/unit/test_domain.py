@@ -18,8 +18,6 @@ from payment_service.domain.model import (
     PaymentStatus,
     RefundPayment,
     TopUpWallet,
-    payment_from_dict,
-    payment_to_dict,
 )
 from payment_service.domain.money import MAX_AMOUNT, find_currency
 from payment_service.service_layer.handlers import decode_page_token, encode_page_token
@@ -131,12 +129,6 @@ def test_fingerprints_compare_meaning():
         check_key("")
     with pytest.raises(InvalidArgument):
         check_key("x" * 256)
-
-
-def test_snapshots_round_trip():
-    payment = _payment()
-    payment.succeed(NOW)
-    assert payment_from_dict(payment_to_dict(payment)) == payment
 
 
 def test_valid_commands_pass():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from switchyard_kit import Database
 
 # Each check: a name, what a row of its result means, and a query that
 # returns one row per violation (nothing when the invariant holds).
@@ -98,6 +99,18 @@ CHECKS: list[tuple[str, str, str]] = [
         "  AND s.created_at >= (SELECT MIN(created_at) FROM outbox))",
     ),
 ]
+
+
+def check_snapshot(database: Database) -> list[tuple[str, str, list[str]]]:
+    """`run_checks` in one snapshot of the database, which it leaves untouched."""
+    # REPEATABLE READ on PostgreSQL so every check sees one snapshot.
+    with database.session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        try:
+            return run_checks(session)
+        finally:
+            session.rollback()
 
 
 def run_checks(session: Session, limit: int = 20) -> list[tuple[str, str, list[str]]]:

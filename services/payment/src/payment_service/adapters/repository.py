@@ -2,41 +2,44 @@
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     CursorResult,
     Executable,
-    String,
     Table,
     UpdateBase,
     and_,
     bindparam,
     delete,
     func,
-    literal_column,
     or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from switchyard_kit import Aborted, FailedPrecondition
 
 from payment_service.adapters import tables as t
+from payment_service.adapters.batcher import WriteBatch, WriteTarget, insert_target
+from payment_service.adapters.lock_waits import (
+    lock_timeout_config,
+    lock_timeouts_as,
+    milliseconds,
+    row_busy,
+)
 from payment_service.adapters.proto_codec import event_to_envelope
+from payment_service.adapters.replay_codec import outcome_from_json, outcome_to_json
 from payment_service.adapters.tables import TIMESTAMP
-from payment_service.domain import errors
-from payment_service.domain.idempotency import Outcome
+from payment_service.domain.idempotency import (
+    IdempotencyKeyInFlight,
+    KeyClaim,
+    Outcome,
+    StoredKey,
+)
 from payment_service.domain.ledger import Account, LedgerTransaction
 from payment_service.domain.model import (
     DomainEvent,
@@ -48,31 +51,10 @@ from payment_service.domain.model import (
 )
 from payment_service.domain.money import MAX_AMOUNT
 
-# PostgreSQL SQLSTATE of "could not obtain lock" (lock_timeout expired).
-LOCK_NOT_AVAILABLE = "55P03"
-
 
 def aware(value: datetime) -> datetime:
     """SQLite hands timestamps back without a zone; they are all UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def is_lock_timeout(error: OperationalError) -> bool:
-    """A lock wait that ran out: PostgreSQL lock_timeout, SQLite busy timeout."""
-    code = getattr(error.orig, "pgcode", None)
-    return code == LOCK_NOT_AVAILABLE or "database is locked" in str(error.orig)
-
-
-def _lock_timeout(name: str) -> ColumnElement[str]:
-    """`set_config('lock_timeout', :name, true)`: like SET LOCAL, it lasts until the
-    transaction ends (so PgBouncer's transaction pooling never leaks it), but as an
-    expression it rides along in a statement that is sent anyway."""
-    return func.set_config(literal_column("'lock_timeout'"), bindparam(name, type_=String), true())
-
-
-def _milliseconds(seconds: float) -> str:
-    # lock_timeout = 0 would mean "wait forever": at least one millisecond.
-    return f"{max(1, round(seconds * 1000))}ms"
 
 
 # --- statements, built once --------------------------------------------------------
@@ -92,18 +74,18 @@ _CLAIM_POSTGRESQL = (
     .from_select(
         list(_KEY_COLUMNS),
         select(*(bindparam(name, type_=_keys.c[name].type) for name in _KEY_COLUMNS)).select_from(
-            select(_lock_timeout("wait").label("lock_timeout")).subquery("wait")
+            select(lock_timeout_config("wait").label("lock_timeout")).subquery("wait")
         ),
     )
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
-    .returning(_lock_timeout("lock_timeout"))
+    .returning(lock_timeout_config("lock_timeout"))
 )
 _CLAIM_SQLITE = (
     sqlite.insert(_keys)
     .on_conflict_do_nothing(index_elements=["user_id", "key"])
     .returning(_keys.c.user_id)
 )
-_SET_LOCK_TIMEOUT = select(_lock_timeout("lock_timeout"))
+_SET_LOCK_TIMEOUT = select(lock_timeout_config("lock_timeout"))
 _GET_KEY = select(_keys).where(_THIS_KEY)
 _RENEW_KEY = update(_keys).where(_THIS_KEY)
 _STORE_OUTCOME = update(_keys).where(_THIS_KEY).values(outcome=bindparam("k_outcome"))
@@ -137,44 +119,7 @@ _GET_PAYMENT = select(t.payments).where(
 _LOCK_PAYMENT = _GET_PAYMENT.with_for_update()
 
 
-# --- writes sent together ------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Target:
-    """Where a pending write goes. `alone[dialect]` takes its rows by column name
-    (an executemany); `part(prefix, columns, many)` is the same write as one piece
-    of the single PostgreSQL statement that sends all pending writes, with one
-    parameter `<prefix><column>` per column: a value, or with `many` an array
-    of them (one element per row)."""
-
-    alone: Mapping[str, UpdateBase]
-    part: Callable[[str, tuple[str, ...], bool], UpdateBase]
-
-
-def _insert_target(table: Table, *, skip_existing: bool = False) -> _Target:
-    """Inserts into `table`; with `skip_existing`, rows whose key is there are left alone."""
-    key = [column.name for column in table.primary_key]
-    into_postgresql, into_sqlite = postgresql.insert(table), sqlite.insert(table)
-    if skip_existing:
-        into_postgresql = into_postgresql.on_conflict_do_nothing(index_elements=key)
-        into_sqlite = into_sqlite.on_conflict_do_nothing(index_elements=key)
-
-    def part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
-        if not many:
-            return into_postgresql.values({name: bindparam(prefix + name) for name in columns})
-        # Several rows: unnest(array, array, ...), one array per column. (A
-        # multi-row VALUES would not be cached by SQLAlchemy, nor be one shape.)
-        arrays = (
-            func.unnest(
-                *(bindparam(prefix + name, type_=ARRAY(table.c[name].type)) for name in columns)
-            )
-            .table_valued(*columns)
-            .render_derived(name="rows")
-        )
-        return into_postgresql.from_select(list(columns), select(arrays))
-
-    return _Target({"postgresql": into_postgresql, "sqlite": into_sqlite}, part)
+# --- where held-back writes go (sent together by adapters/batcher.py) ------------
 
 
 def _outcome_part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
@@ -190,32 +135,16 @@ def _outcome_part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBa
     )
 
 
-_ACCOUNTS = _insert_target(t.accounts, skip_existing=True)
-_BALANCES = _insert_target(t.balances, skip_existing=True)
-_TRANSACTIONS = _insert_target(t.ledger_transactions)
-_ENTRIES = _insert_target(t.ledger_entries)
-_PAYMENTS = _insert_target(t.payments)
-_ITEMS = _insert_target(t.payment_items)
-_REFUNDS = _insert_target(t.refunds)
-_TOP_UPS = _insert_target(t.top_ups)
-_EVENTS = _insert_target(t.outbox)
-_OUTCOME = _Target({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME}, _outcome_part)
-
-_Shape = tuple[tuple[_Target, tuple[str, ...], bool], ...]
-
-
-@functools.lru_cache(maxsize=64)
-def _together(shape: _Shape) -> UpdateBase:
-    """One PostgreSQL statement for pending writes of this shape (which targets,
-    which columns, one row or several): each write but the last a
-    data-modifying CTE. Built once per shape, so SQLAlchemy computes its cache
-    key once and compiles it once."""
-    parts = [
-        target.part(f"w{index}_", columns, many)
-        for index, (target, columns, many) in enumerate(shape)
-    ]
-    *ctes, last = parts
-    return last.add_cte(*(part.cte(f"w{index}") for index, part in enumerate(ctes)))
+_ACCOUNTS = insert_target(t.accounts, skip_existing=True)
+_BALANCES = insert_target(t.balances, skip_existing=True)
+_TRANSACTIONS = insert_target(t.ledger_transactions)
+_ENTRIES = insert_target(t.ledger_entries)
+_PAYMENTS = insert_target(t.payments)
+_ITEMS = insert_target(t.payment_items)
+_REFUNDS = insert_target(t.refunds)
+_TOP_UPS = insert_target(t.top_ups)
+_EVENTS = insert_target(t.outbox)
+_OUTCOME = WriteTarget({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME}, _outcome_part)
 
 
 class PaymentRepository:
@@ -225,52 +154,39 @@ class PaymentRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
         # Writes whose result nobody reads wait here for the next statement or
-        # the commit, and then go together (see `flush`).
-        self._pending: list[tuple[_Target, list[dict[str, Any]]]] = []
+        # the commit, and then go together. Safe for these writes: they insert,
+        # plus the one update of the key's outcome, and none reads another.
+        self._held_back = WriteBatch(self.dialect)
+        # Set by the key claim that opens every write transaction: from then on
+        # a lock wait that runs out is a busy wallet or payment row (ABORTED,
+        # retry). Reads and the key clean-up claim nothing and keep the
+        # driver's error, as they always have.
+        self._writing = False
+
+    def lock_waits(self) -> AbstractContextManager[None]:
+        """Where a lock wait that ran out becomes a domain error (see `_writing`)."""
+        return lock_timeouts_as(row_busy) if self._writing else nullcontext()
 
     def _execute(
         self, statement: Executable, parameters: Any = None
     ) -> CursorResult[*tuple[Any, ...]]:
         # Core statements straight on the session's connection (same transaction),
-        # without the ORM's per-statement execution layer; pending writes first,
+        # without the ORM's per-statement execution layer; held-back writes first,
         # so every statement sees what came before it.
-        if self._pending:
+        if self._held_back:
             self.flush()
-        return self.session.connection().execute(statement, parameters)
+        with self.lock_waits():
+            return self.session.connection().execute(statement, parameters)
 
-    def _defer(self, target: _Target, *rows: dict[str, Any]) -> None:
-        last = self._pending[-1] if self._pending else None
-        if last is not None and last[0] is target and last[1][0].keys() == rows[0].keys():
-            last[1].extend(rows)
-        else:
-            self._pending.append((target, list(rows)))
+    def _defer(self, target: WriteTarget, *rows: dict[str, Any]) -> None:
+        self._held_back.add(target, *rows)
 
     def flush(self) -> None:
-        """Send the pending writes, in order: on SQLite one executemany per
-        write; on PostgreSQL one statement, each write a data-modifying CTE.
-        That is safe because the parts only insert, plus the one update of the
-        key's outcome (no row is modified twice in a statement), no part reads
-        what another writes (they all see one snapshot), and foreign keys are
-        checked at the end of the statement, after every part. The unit of
-        work flushes before it commits."""
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
-        connection = self.session.connection()
-        if self.dialect != "postgresql" or len(pending) == 1:
-            for target, rows in pending:
-                connection.execute(target.alone[self.dialect], rows)
-            return
-        shape = tuple((target, tuple(rows[0]), len(rows) > 1) for target, rows in pending)
-        parameters: dict[str, Any] = {}
-        for index, (_, rows) in enumerate(pending):
-            if len(rows) == 1:
-                parameters.update((f"w{index}_{name}", value) for name, value in rows[0].items())
-            else:
-                parameters.update(
-                    (f"w{index}_{name}", [row[name] for row in rows]) for name in rows[0]
-                )
-        connection.execute(_together(shape), parameters)
+        """Send the held-back writes (see `WriteBatch.flush`). The unit of work
+        flushes before it commits."""
+        if self._held_back:
+            with self.lock_waits():
+                self._held_back.flush(self.session.connection())
 
     # --- locking -------------------------------------------------------------
 
@@ -278,98 +194,56 @@ class PaymentRepository:
         """How long this transaction's next lock waits may take (PostgreSQL;
         SQLite serialises whole write transactions with BEGIN IMMEDIATE)."""
         if self.dialect == "postgresql":
-            self._execute(_SET_LOCK_TIMEOUT, {"lock_timeout": _milliseconds(seconds)})
+            self._execute(_SET_LOCK_TIMEOUT, {"lock_timeout": milliseconds(seconds)})
 
     # --- idempotency keys ----------------------------------------------------
 
     def claim_key(
-        self,
-        *,
-        user_id: str,
-        key: str,
-        operation: str,
-        fingerprint: str,
-        now: datetime,
-        expires_at: datetime,
-        wait_seconds: float,
-        lock_timeout_seconds: float,
-    ) -> Outcome | None:
-        """Claim (user, key) for this transaction, or the outcome to replay.
+        self, claim: KeyClaim, *, wait_seconds: float, lock_timeout_seconds: float
+    ) -> StoredKey | None:
+        """Claim the key for this transaction: None, or the key as an earlier
+        request stored it (`domain.idempotency.decide` says what then).
 
         The unique insert waits while another transaction holds the same key
-        uncommitted, at most `wait_seconds` (then ABORTED, in flight). Same
-        key with another request: FAILED_PRECONDITION, IDEMPOTENCY_KEY_REUSED.
-        Once claimed, later lock waits of the transaction (wallet, payment rows)
-        may take `lock_timeout_seconds`.
+        uncommitted, at most `wait_seconds` (then IdempotencyKeyInFlight).
+        Once claimed, later lock waits of the transaction (wallet, payment
+        rows) may take `lock_timeout_seconds`.
         """
-        row = {
-            "user_id": user_id,
-            "key": key,
-            "operation": operation,
-            "fingerprint": fingerprint,
-            "created_at": now,
-            "expires_at": expires_at,
-        }
-        try:
+        row = _key_row(claim)
+        with lock_timeouts_as(IdempotencyKeyInFlight):
             if self.dialect == "postgresql":
                 claimed = self._execute(
                     _CLAIM_POSTGRESQL,
                     {
                         **row,
-                        "wait": _milliseconds(wait_seconds),
-                        "lock_timeout": _milliseconds(lock_timeout_seconds),
+                        "wait": milliseconds(wait_seconds),
+                        "lock_timeout": milliseconds(lock_timeout_seconds),
                     },
                 ).first()
             else:
                 claimed = self._execute(_CLAIM_SQLITE, row).first()
-        except OperationalError as error:
-            if is_lock_timeout(error):
-                raise Aborted(
-                    "a request with this Idempotency-Key is still in progress; retry later",
-                    reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
-                ) from None
-            raise
+        self._writing = True
         if claimed is not None:
             return None
-        this_key = {"k_user_id": user_id, "k_key": key}
-        existing = self._execute(_GET_KEY, this_key).mappings().one()
-        if aware(existing["expires_at"]) <= now:
-            # Expired but not cleaned up yet: the key starts a new life.
-            self._execute(_RENEW_KEY, {**this_key, **row, "outcome": None})
-            self.set_lock_timeout(lock_timeout_seconds)
-            return None
-        if existing["fingerprint"] != fingerprint or existing["operation"] != operation:
-            raise FailedPrecondition(
-                "this Idempotency-Key was already used with a different request",
-                reason=errors.IDEMPOTENCY_KEY_REUSED,
-            )
-        if existing["outcome"] is None:
-            raise Aborted(
-                "a request with this Idempotency-Key is still in progress; retry later",
-                reason=errors.IDEMPOTENCY_KEY_IN_FLIGHT,
-            )
-        data = json.loads(existing["outcome"])
-        return Outcome(
-            code=data["code"],
-            body=data.get("body"),
-            reason=data.get("reason", ""),
-            message=data.get("message", ""),
+        this_key = {"k_user_id": claim.user_id, "k_key": claim.key}
+        stored = self._execute(_GET_KEY, this_key).mappings().one()
+        return StoredKey(
+            operation=stored["operation"],
+            fingerprint=stored["fingerprint"],
+            expires_at=aware(stored["expires_at"]),
+            outcome=None if stored["outcome"] is None else outcome_from_json(stored["outcome"]),
         )
 
+    def take_over_key(self, claim: KeyClaim, *, lock_timeout_seconds: float) -> None:
+        """Claim anew, for this request, an expired key that `claim_key`
+        found; later lock waits may take `lock_timeout_seconds`."""
+        this_key = {"k_user_id": claim.user_id, "k_key": claim.key}
+        self._execute(_RENEW_KEY, {**this_key, **_key_row(claim), "outcome": None})
+        self.set_lock_timeout(lock_timeout_seconds)
+
     def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None:
-        data: dict[str, Any] = {"code": outcome.code}
-        if outcome.body is not None:
-            data["body"] = outcome.body
-        if outcome.reason:
-            data["reason"] = outcome.reason
-            data["message"] = outcome.message
         self._defer(
-            _OUTCOME,
-            {
-                "k_user_id": user_id,
-                "k_key": key,
-                "k_outcome": json.dumps(data, separators=(",", ":")),
-            },
+            _OUTCOME, {"k_user_id": user_id, "k_key": key, "k_outcome": outcome_to_json(outcome)}
         )
 
     def delete_expired_keys(self, now: datetime, limit: int) -> int:
@@ -619,6 +493,17 @@ class PaymentRepository:
                 "created_at": now,
             },
         )
+
+
+def _key_row(claim: KeyClaim) -> dict[str, Any]:
+    return {
+        "user_id": claim.user_id,
+        "key": claim.key,
+        "operation": claim.operation,
+        "fingerprint": claim.fingerprint,
+        "created_at": claim.created_at,
+        "expires_at": claim.expires_at,
+    }
 
 
 def expiry(now: datetime, hours: float) -> datetime:

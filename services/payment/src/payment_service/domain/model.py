@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from switchyard_kit import FailedPrecondition, FieldViolation, InvalidArgument
 from switchyard_kit.sku import sku_problem
@@ -253,81 +252,6 @@ def _item_violations(index: int, item: LineItem) -> list[FieldViolation]:
 def _raise_if(violations: list[FieldViolation], message: str) -> None:
     if violations:
         raise InvalidArgument(message, violations)
-
-
-# --- snapshots: what an idempotency key replays ------------------------------
-
-
-def payment_to_dict(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "user_id": payment.user_id,
-        "merchant_id": payment.merchant_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "items": [[i.sku, i.quantity, i.unit_amount] for i in payment.items],
-        "description": payment.description,
-        "created_at": payment.created_at.isoformat(),
-        "updated_at": payment.updated_at.isoformat(),
-        "status": payment.status.value,
-        "failure_reason": payment.failure_reason,
-        "refunded_amount": payment.refunded_amount,
-    }
-
-
-def payment_from_dict(data: dict[str, Any]) -> Payment:
-    return Payment(
-        id=data["id"],
-        user_id=data["user_id"],
-        merchant_id=data["merchant_id"],
-        amount=data["amount"],
-        currency=data["currency"],
-        items=tuple(LineItem(sku, quantity, unit) for sku, quantity, unit in data["items"]),
-        description=data["description"],
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
-        status=PaymentStatus(data["status"]),
-        failure_reason=data["failure_reason"],
-        refunded_amount=data["refunded_amount"],
-    )
-
-
-def top_up_to_dict(top_up: TopUp) -> dict[str, Any]:
-    return {
-        "id": top_up.id,
-        "user_id": top_up.user_id,
-        "amount": top_up.amount,
-        "currency": top_up.currency,
-        "balance": top_up.balance,
-        "created_at": top_up.created_at.isoformat(),
-    }
-
-
-def top_up_from_dict(data: dict[str, Any]) -> TopUp:
-    return TopUp(**{**data, "created_at": datetime.fromisoformat(data["created_at"])})
-
-
-def refund_result_to_dict(result: RefundResult) -> dict[str, Any]:
-    refund = result.refund
-    return {
-        "refund": {
-            "id": refund.id,
-            "payment_id": refund.payment_id,
-            "user_id": refund.user_id,
-            "amount": refund.amount,
-            "currency": refund.currency,
-            "created_at": refund.created_at.isoformat(),
-        },
-        "payment": payment_to_dict(result.payment),
-    }
-
-
-def refund_result_from_dict(data: dict[str, Any]) -> RefundResult:
-    refund = data["refund"]
-    return RefundResult(
-        refund=Refund(**{**refund, "created_at": datetime.fromisoformat(refund["created_at"])}),
-        payment=payment_from_dict(data["payment"]),
-    )
 
 
 # --- domain events: what the outbox publishes --------------------------------

@@ -9,11 +9,11 @@ from switchyard.payment.v1 import payment_pb2_grpc
 from switchyard_kit import Database, GrpcService
 from switchyard_kit.events import build_publisher
 
+from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 from payment_service.config import PaymentSettings
 from payment_service.entrypoints.grpc_servicer import SERVICE_NAME, PaymentServicer
 from payment_service.service_layer.handlers import IdempotencySettings, PaymentHandlers
 from payment_service.service_layer.relay import OutboxRelay
-from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from switchyard_kit import (
     Aborted,
     DomainError,
@@ -23,9 +22,22 @@ from switchyard_kit import (
     utc_now,
 )
 
-from payment_service.adapters.repository import PaymentRepository, is_lock_timeout
+from payment_service.adapters.replay_codec import (
+    payment_from_dict,
+    payment_to_dict,
+    refund_result_from_dict,
+    refund_result_to_dict,
+    top_up_from_dict,
+    top_up_to_dict,
+)
 from payment_service.domain import errors, ledger
-from payment_service.domain.idempotency import Outcome, check_key, fingerprint
+from payment_service.domain.idempotency import (
+    KeyClaim,
+    Outcome,
+    check_key,
+    decide,
+    fingerprint,
+)
 from payment_service.domain.model import (
     CreatePayment,
     Payment,
@@ -37,15 +49,9 @@ from payment_service.domain.model import (
     TopUp,
     TopUpWallet,
     WalletToppedUp,
-    payment_from_dict,
     payment_id_problem,
-    payment_to_dict,
-    refund_result_from_dict,
-    refund_result_to_dict,
-    top_up_from_dict,
-    top_up_to_dict,
 )
-from payment_service.service_layer.unit_of_work import PaymentUnitOfWork
+from payment_service.service_layer.ports import UnitOfWork, Wallets
 
 ResultT = TypeVar("ResultT")
 
@@ -73,9 +79,7 @@ def _replay(outcome: Outcome, decode: Callable[[dict[str, Any]], ResultT]) -> Re
     raise _ERRORS.get(outcome.code, FailedPrecondition)(outcome.message, reason=outcome.reason)
 
 
-def debit_wallet(
-    payments: PaymentRepository, wallet: ledger.Account, amount: int, now: datetime
-) -> bool:
+def debit_wallet(payments: Wallets, wallet: ledger.Account, amount: int, now: datetime) -> bool:
     """Take `amount` from the wallet (locking it until commit): True, or False
     when it holds too little. InvalidArgument when the user has no wallet in
     that currency (nothing is recorded then, the key stays free).
@@ -114,7 +118,7 @@ class PaymentHandlers:
 
     def __init__(
         self,
-        uow_factory: Callable[[], PaymentUnitOfWork],
+        uow_factory: Callable[[], UnitOfWork],
         settings: IdempotencySettings | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -131,53 +135,53 @@ class PaymentHandlers:
         key: str | None,
         operation: str,
         command: Any,
-        work: Callable[[PaymentUnitOfWork, datetime], ResultT],
+        work: Callable[[UnitOfWork, datetime], ResultT],
         encode: Callable[[ResultT], dict[str, Any]],
         decode: Callable[[dict[str, Any]], ResultT],
     ) -> ResultT:
         key = check_key(key)
         command.validate()
-        request_print = fingerprint(operation, command)
         now = self.clock()
-        try:
-            with self.uow_factory() as uow:
-                outcome = uow.payments.claim_key(
-                    user_id=user_id,
-                    key=key,
-                    operation=operation,
-                    fingerprint=request_print,
-                    now=now,
-                    expires_at=now + timedelta(hours=self.settings.ttl_hours),
-                    wait_seconds=self.settings.wait_seconds,
-                    lock_timeout_seconds=self.settings.lock_timeout_seconds,
+        claim = KeyClaim(
+            user_id=user_id,
+            key=key,
+            operation=operation,
+            fingerprint=fingerprint(operation, command),
+            created_at=now,
+            expires_at=now + timedelta(hours=self.settings.ttl_hours),
+        )
+        with self.uow_factory() as uow:
+            stored = uow.payments.claim_key(
+                claim,
+                wait_seconds=self.settings.wait_seconds,
+                lock_timeout_seconds=self.settings.lock_timeout_seconds,
+            )
+            decision = decide(claim, stored)
+            if decision.replay is not None:
+                return _replay(decision.replay, decode)
+            if decision.take_over:
+                uow.payments.take_over_key(
+                    claim, lock_timeout_seconds=self.settings.lock_timeout_seconds
                 )
-                if outcome is not None:
-                    return _replay(outcome, decode)
-                try:
-                    result = work(uow, now)
-                except RecordedFailure as failure:
-                    error = failure.error
-                    uow.payments.store_outcome(
-                        user_id,
-                        key,
-                        Outcome(code=error.code, reason=error.reason, message=error.message),
-                    )
-                    uow.commit()
-                    raise error from None
-                uow.payments.store_outcome(user_id, key, Outcome(code="OK", body=encode(result)))
+            try:
+                result = work(uow, now)
+            except RecordedFailure as failure:
+                error = failure.error
+                uow.payments.store_outcome(
+                    user_id,
+                    key,
+                    Outcome(code=error.code, reason=error.reason, message=error.message),
+                )
                 uow.commit()
-                return result
-        except OperationalError as error:
-            if is_lock_timeout(error):
-                raise Aborted(
-                    "the wallet is busy; retry shortly", reason=errors.CONCURRENT_UPDATE
-                ) from None
-            raise
+                raise error from None
+            uow.payments.store_outcome(user_id, key, Outcome(code="OK", body=encode(result)))
+            uow.commit()
+            return result
 
     # --- writes -------------------------------------------------------------------
 
     def top_up(self, command: TopUpWallet, key: str | None) -> TopUp:
-        def work(uow: PaymentUnitOfWork, now: datetime) -> TopUp:
+        def work(uow: UnitOfWork, now: datetime) -> TopUp:
             wallet = ledger.wallet(command.user_id, command.currency)
             uow.payments.ensure_account(ledger.funding(command.currency), now)
             uow.payments.ensure_account(wallet, now)
@@ -211,7 +215,7 @@ class PaymentHandlers:
         )
 
     def create_payment(self, command: CreatePayment, key: str | None) -> Payment:
-        def work(uow: PaymentUnitOfWork, now: datetime) -> Payment:
+        def work(uow: UnitOfWork, now: datetime) -> Payment:
             payment = Payment(
                 id=str(uuid.uuid4()),
                 user_id=command.user_id,
@@ -253,7 +257,7 @@ class PaymentHandlers:
         )
 
     def refund(self, command: RefundPayment, key: str | None) -> RefundResult:
-        def work(uow: PaymentUnitOfWork, now: datetime) -> RefundResult:
+        def work(uow: UnitOfWork, now: datetime) -> RefundResult:
             payment = uow.payments.get_payment(command.payment_id, command.user_id, for_update=True)
             if payment is None:
                 raise NotFound("no such payment")

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from switchyard_kit import Database, utc_now
 
-from payment_service.adapters.reconciliation import run_checks
-from payment_service.adapters.repository import PaymentRepository
+from payment_service.adapters.reconciliation import check_snapshot
+from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,7 @@ def reconcile(database: Database) -> list[Violation]:
       refund is booked exactly once, failed payments never;
     - every succeeded payment, refund and top-up has exactly one outbox event.
     """
-    # REPEATABLE READ on PostgreSQL so every check sees one snapshot.
-    with database.session() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        try:
-            return [Violation(*failure) for failure in run_checks(session)]
-        finally:
-            session.rollback()
+    return [Violation(*failure) for failure in check_snapshot(database)]
 
 
 def cleanup_idempotency_keys(
@@ -50,8 +43,9 @@ def cleanup_idempotency_keys(
     total = 0
     now = clock()
     while True:
-        with database.session() as session, session.begin():
-            deleted = PaymentRepository(session).delete_expired_keys(now, batch_size)
+        with PaymentUnitOfWork(database) as uow:
+            deleted = uow.payments.delete_expired_keys(now, batch_size)
+            uow.commit()
         total += deleted
         if deleted < batch_size:
             return total

@@ -9,7 +9,7 @@ from payment_service.adapters.repository import PaymentRepository
 
 
 class PaymentUnitOfWork(SqlAlchemyUnitOfWork):
-    """`with uow: uow.payments...; uow.commit()`."""
+    """`with uow: uow.payments...; uow.commit()` (`service_layer.ports.UnitOfWork`)."""
 
     payments: PaymentRepository
 
@@ -19,4 +19,5 @@ class PaymentUnitOfWork(SqlAlchemyUnitOfWork):
     def commit(self) -> None:
         # The repository holds back writes nobody reads, to send them together.
         self.payments.flush()
-        super().commit()
+        with self.payments.lock_waits():
+            super().commit()

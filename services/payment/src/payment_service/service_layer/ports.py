@@ -1,0 +1,86 @@
+"""What the use cases need from storage, as interfaces.
+
+`adapters/repository.py` and `adapters/unit_of_work.py` implement them on
+SQLAlchemy (PostgreSQL, SQLite); unit tests implement them with small fakes.
+A lock wait that runs out in a write transaction comes out of them as a
+domain error (ABORTED), never as a driver error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from payment_service.domain.idempotency import KeyClaim, Outcome, StoredKey
+from payment_service.domain.ledger import Account, LedgerTransaction
+from payment_service.domain.model import DomainEvent, Payment, Refund, TopUp
+
+
+class PaymentStore(Protocol):
+    """Accounts, balances, ledger, payments, idempotency keys and the outbox."""
+
+    def claim_key(
+        self, claim: KeyClaim, *, wait_seconds: float, lock_timeout_seconds: float
+    ) -> StoredKey | None: ...
+
+    def take_over_key(self, claim: KeyClaim, *, lock_timeout_seconds: float) -> None: ...
+
+    def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None: ...
+
+    def ensure_account(self, account: Account, now: datetime) -> None: ...
+
+    def balance(self, account: Account) -> int | None: ...
+
+    def debit(self, account: Account, amount: int, now: datetime) -> int | None: ...
+
+    def credit(self, account: Account, amount: int, now: datetime) -> int | None: ...
+
+    def wallet_balances(self, user_id: str) -> list[tuple[str, int]]: ...
+
+    def add_transaction(self, transaction: LedgerTransaction, now: datetime) -> None: ...
+
+    def add_payment(self, payment: Payment) -> None: ...
+
+    def save_payment(self, payment: Payment) -> None: ...
+
+    def get_payment(
+        self, payment_id: str, user_id: str, *, for_update: bool = False
+    ) -> Payment | None: ...
+
+    def list_payments(
+        self, user_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Payment]: ...
+
+    def add_refund(self, refund: Refund) -> None: ...
+
+    def add_top_up(self, top_up: TopUp) -> None: ...
+
+    def add_event(self, event: DomainEvent, now: datetime) -> None: ...
+
+
+class Wallets(Protocol):
+    """The part of the store a payment's debit needs."""
+
+    def balance(self, account: Account) -> int | None: ...
+
+    def debit(self, account: Account, amount: int, now: datetime) -> int | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: `with uow: ...; uow.commit()`. Leaving the block
+    without commit rolls back."""
+
+    @property
+    def payments(self) -> PaymentStore: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
