@@ -36,6 +36,7 @@ from switchyard_kit._errors import (
     ResourceExhausted,
     Unauthenticated,
 )
+from switchyard_kit._transaction import Transaction
 
 if TYPE_CHECKING:
     from switchyard_kit._cache import Cache, InProcessCache, RedisCache, build_cache
@@ -183,6 +184,7 @@ __all__ = [
     "RunningServer",
     "ServiceSettings",
     "SqlAlchemyUnitOfWork",
+    "Transaction",
     "Unauthenticated",
     "UtcDateTime",
     "build_cache",

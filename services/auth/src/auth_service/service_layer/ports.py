@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from switchyard_kit import Transaction
 
 from auth_service.domain.events import UserRegistered
 from auth_service.domain.model import AuditEvent, RefreshToken, Session, SigningKey, User
@@ -81,7 +82,7 @@ class SigningKeyRepository(Protocol):
         """Stop `kid` signing at `signing_until` and unpublish it at `retired_at`."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One transaction over the repositories: `with uow: ...; uow.commit()`.
     Leaving the block without commit rolls back."""
 
@@ -99,17 +100,6 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class PasswordHasher(Protocol):

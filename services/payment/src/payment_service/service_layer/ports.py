@@ -9,8 +9,9 @@ domain error (ABORTED), never as a driver error.
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from switchyard_kit import Transaction
 
 from payment_service.domain.idempotency import KeyClaim, Outcome, StoredKey
 from payment_service.domain.ledger import Account, LedgerTransaction
@@ -67,20 +68,9 @@ class Wallets(Protocol):
     def debit(self, account: Account, amount: int, now: datetime) -> int | None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     """One transaction: `with uow: ...; uow.commit()`. Leaving the block
     without commit rolls back."""
 
     @property
     def payments(self) -> PaymentStore: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...

@@ -3,27 +3,17 @@ read on the replica. adapters.unit_of_work implements it on SQLAlchemy."""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from switchyard_kit import Transaction
 
 from profile_service.service_layer.ports import ProfileRepository
 
 
-class AbstractUnitOfWork(Protocol):
+class AbstractUnitOfWork(Transaction, Protocol):
     """`with uow: ...; uow.commit()`; leaving without commit rolls back."""
 
     profiles: ProfileRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from switchyard_kit import Transaction
 
 from recommendation_service.domain.model import HistoryItem, ItemDelta, Neighbour, Recommendation
 
@@ -62,20 +63,9 @@ class ModelRepository(Protocol):
     ) -> None: ...
 
 
-class ModelUnitOfWork(Protocol):
+class ModelUnitOfWork(Transaction, Protocol):
     @property
     def model(self) -> ModelRepository: ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class RecommendationCache(Protocol):
