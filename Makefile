@@ -40,11 +40,12 @@ $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
 .PHONY: lint
-lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, buf lint
+lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, duplicate code in services/, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy -p switchyard_kit -p switchyard_dev -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
 	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --ignore-imports=yes --ignore-signatures=yes --score=no $$(find services -name '*.py')
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
 
 .PHONY: proto-breaking
