@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -50,12 +50,6 @@ from payment_service.domain.model import (
     TopUp,
 )
 from payment_service.domain.money import MAX_AMOUNT
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands timestamps back without a zone; they are all UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
 
 # --- statements, built once --------------------------------------------------------
 # Parameters come at execute time, so SQLAlchemy finds each statement's compiled
@@ -230,7 +224,7 @@ class PaymentRepository:
         return StoredKey(
             operation=stored["operation"],
             fingerprint=stored["fingerprint"],
-            expires_at=aware(stored["expires_at"]),
+            expires_at=stored["expires_at"],
             outcome=None if stored["outcome"] is None else outcome_from_json(stored["outcome"]),
         )
 
@@ -442,8 +436,8 @@ class PaymentRepository:
                 currency=row["currency"],
                 items=tuple(items[row["id"]]),
                 description=row["description"],
-                created_at=aware(row["created_at"]),
-                updated_at=aware(row["updated_at"]),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
                 status=PaymentStatus(row["status"]),
                 failure_reason=row["failure_reason"],
                 refunded_amount=row["refunded_amount"],
