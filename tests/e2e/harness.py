@@ -60,6 +60,22 @@ class RunningPlatform:
         return httpx.Client(base_url=self.base_url, timeout=10)
 
 
+def isolated_streams() -> dict[str, str]:
+    """Settings giving one test platform event streams of its own: the users
+    stream (auth -> profile), the payments stream (payment -> recommendation)
+    and a recommendation consumer group that starts at the stream's end."""
+    tag = uuid.uuid4().hex[:12]
+    users, payments = f"users-{tag}", f"payments-{tag}"
+    return {
+        "AUTH_USERS_STREAM": users,
+        "PROFILE_USERS_STREAM": users,
+        "PAYMENT_EVENTS_STREAM": payments,
+        "RECOMMENDATION_PAYMENTS_STREAM": payments,
+        "RECOMMENDATION_WORKER_GROUP": f"recommendation-{tag}",
+        "RECOMMENDATION_WORKER_START_ID": "$",
+    }
+
+
 def start_platform(
     mode: str,
     tmp_path: Path,
@@ -96,12 +112,9 @@ def start_platform(
             env[f"{name.upper()}_DB_MAX_OVERFLOW"] = "3"
     if redis_url is not None:
         env["REDIS_URL"] = redis_url
-        # Platforms share the test Redis: each gets its own account-event stream.
-        env["AUTH_USERS_STREAM"] = env["PROFILE_USERS_STREAM"] = f"users-{uuid.uuid4().hex[:12]}"
-        # Payment events share stream "payments": each platform's recommendation
-        # worker reads it in a consumer group of its own, from its start on.
-        env["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
-        env["RECOMMENDATION_WORKER_START_ID"] = "$"
+        # Platforms share the test Redis: each gets event streams of its own
+        # (another platform's load never queues up in front of its events).
+        env.update(isolated_streams())
     # The gateway serves /metrics on a port of its own only.
     env["GATEWAY_METRICS_PORT"] = str(free_port())
     env.update(extra_env or {})

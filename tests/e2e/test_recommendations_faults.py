@@ -209,10 +209,11 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
     platform: RunningPlatform, auth: AuthActions, api: httpx.Client, redis_url: str
 ) -> None:
     client = redis.Redis.from_url(redis_url)
-    stream = stream_name("payments")
+    payments = platform.config.extra_env["RECOMMENDATION_PAYMENTS_STREAM"]
+    stream = stream_name(payments)
     # One entry that is not an event at all, one that breaks the payment contract.
-    # Entries keep the publisher's fields (id, type, key, event): other readers
-    # of the shared test stream filter on them. They are deleted at the end.
+    # Entries keep the publisher's fields (id, type, key, event). They are
+    # deleted at the end.
     garbage_id = client.xadd(
         stream,
         {
@@ -237,7 +238,7 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
             user_id=str(uuid.uuid4()),
             items=[payment_pb2.LineItem(sku="sku-zero", quantity=0, unit_amount=1)],
         ),
-        stream="payments",
+        stream=payments,
         key="someone",
     )
     for event in (broken, zero):
@@ -264,7 +265,7 @@ def test_a_malformed_event_is_dead_lettered_and_the_rest_flows(
         assert time.monotonic() < deadline, "events behind the poison did not flow"
         time.sleep(0.1)
 
-    letters_stream = dead_letter_stream_name("payments", GROUP)
+    letters_stream = dead_letter_stream_name(payments, GROUP)
     deadline = time.monotonic() + 30
     while True:
         letters = client.xrange(letters_stream)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from e2e.harness import Account, AuthActions
+from e2e.harness import Account, AuthActions, isolated_streams
 from sqlalchemy.engine import make_url
 from switchyard_dev.launcher import (
     SERVICES,
@@ -179,12 +179,8 @@ def start_fault_platform(
         redis_url = redis_url.replace(f":{parsed.port}", f":{proxy.port}", 1)
     if redis_url is not None:
         base["REDIS_URL"] = redis_url
-        # Platforms share the test Redis: each gets its own users stream and
-        # consumer groups, so no other platform's worker takes its events.
-        users_stream = f"users-{uuid.uuid4().hex[:12]}"
-        base["AUTH_USERS_STREAM"] = base["PROFILE_USERS_STREAM"] = users_stream
-        base["RECOMMENDATION_WORKER_GROUP"] = f"recommendation-{uuid.uuid4().hex[:12]}"
-        base["RECOMMENDATION_WORKER_START_ID"] = "$"
+        # Platforms share the test Redis: each gets event streams of its own.
+        base.update(isolated_streams())
     base.update(env or {})
     wanted = (
         *SERVICES,

@@ -18,6 +18,9 @@ class PaymentSettings(ServiceSettings):
     PAYMENT_LOCK_TIMEOUT_SECONDS      longest wait for a wallet/payment row lock
     PAYMENT_EVENT_SINKS               comma-separated EventSinkService targets
                                       (the broker-less path, used without REDIS_URL)
+    PAYMENT_EVENTS_STREAM             the stream payment events go on ("payments";
+                                      the recommendation worker's
+                                      RECOMMENDATION_PAYMENTS_STREAM)
     PAYMENT_RELAY_BATCH_SIZE, PAYMENT_RELAY_POLL_INTERVAL_SECONDS,
     PAYMENT_RELAY_MAX_BACKOFF_SECONDS, PAYMENT_RELAY_PUBLISH_TIMEOUT_SECONDS,
     PAYMENT_RELAY_STREAM_MAX_LENGTH, PAYMENT_RELAY_RETENTION_HOURS
@@ -31,6 +34,7 @@ class PaymentSettings(ServiceSettings):
     idempotency_wait_seconds: float = Field(default=2.0, gt=0, le=30)
     lock_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     event_sinks: str = ""
+    events_stream: str = Field(default="payments", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     relay_batch_size: int = Field(default=100, ge=1, le=10_000)
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
     relay_max_backoff_seconds: float = Field(default=30.0, gt=0)

@@ -30,6 +30,7 @@ class RecommendationSettings(ServiceSettings):
                                               the similarity (see domain/model.py)
     RECOMMENDATION_SINK_MAX_DELIVERIES        broker-less path: tries before dead-letter
     The worker (Redis Streams, needs REDIS_URL):
+    RECOMMENDATION_PAYMENTS_STREAM (payments: payment's PAYMENT_EVENTS_STREAM),
     RECOMMENDATION_WORKER_GROUP (recommendation), RECOMMENDATION_WORKER_CONSUMER
     (default host-pid), RECOMMENDATION_WORKER_MAX_DELIVERIES (5),
     RECOMMENDATION_WORKER_CLAIM_IDLE_SECONDS (30), RECOMMENDATION_WORKER_BLOCK_SECONDS (1),
@@ -52,6 +53,7 @@ class RecommendationSettings(ServiceSettings):
     source_exponent: float = Field(default=1.0, ge=0, le=2)
     target_exponent: float = Field(default=0.6, ge=0, le=2)
     sink_max_deliveries: int = Field(default=5, ge=1, le=100)
+    payments_stream: str = Field(default="payments", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     worker_group: str = Field(default="recommendation", min_length=1, max_length=64)
     worker_consumer: str = ""
     worker_max_deliveries: int = Field(default=5, ge=1, le=100)

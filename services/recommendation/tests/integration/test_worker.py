@@ -47,9 +47,12 @@ def test_the_worker_applies_the_stream_once_and_dead_letters_poison(
     database: Database, settings: RecommendationSettings, redis_url: str, database_url: str
 ) -> None:
     group = f"rec-test-{uuid.uuid4().hex[:8]}"
+    # A stream of its own: the run on the other database publishes poison too.
+    stream = f"payments-{uuid.uuid4().hex[:8]}"
     worker_settings = settings.model_copy(
         update={
             "redis_url": redis_url,
+            "payments_stream": stream,
             "worker_group": group,
             "worker_start_id": "$",
             "worker_claim_idle_seconds": 0.2,
@@ -63,6 +66,8 @@ def test_the_worker_applies_the_stream_once_and_dead_letters_poison(
     skus = [f"sku-{uuid.uuid4().hex[:8]}" for _ in range(6)]
     events, kept = _purchases(users, skus, 30, seed=3)
     bad = poisoned(users[0])
+    for event in (*events, bad):
+        event.stream = stream
     publisher = RedisStreamPublisher(redis_url)
     publisher.publish([*events[:10], bad, *events[10:]])
     publisher.publish(events[:5])  # the relay published some twice
@@ -79,6 +84,7 @@ def test_the_worker_applies_the_stream_once_and_dead_letters_poison(
         assert [entry[1][b"id"].decode() for entry in letters] == [bad.id]
         assert pending == 0
     finally:
+        client.delete(consumer.stream, consumer.dead_letter_stream)
         consumer.close()
         publisher.close()
         client.close()

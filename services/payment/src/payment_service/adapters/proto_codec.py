@@ -23,6 +23,7 @@ from payment_service.domain.model import (
     WalletToppedUp,
 )
 
+# The stream payment events go on unless PAYMENT_EVENTS_STREAM names another.
 STREAM = "payments"
 
 _STATUS = {
@@ -88,8 +89,8 @@ def top_up_to_proto(top_up: TopUp) -> payment_pb2.TopUp:
     )
 
 
-def event_to_envelope(event: DomainEvent) -> tuple[str, events_pb2.Event]:
-    """The envelope of a domain event, and the id of what it is about."""
+def event_to_envelope(event: DomainEvent, stream: str = STREAM) -> tuple[str, events_pb2.Event]:
+    """The envelope of a domain event on `stream`, and the id of what it is about."""
     if isinstance(event, WalletToppedUp):
         top_up = event.top_up
         payload: Message = payment_events_pb2.WalletToppedUp(
@@ -129,5 +130,5 @@ def event_to_envelope(event: DomainEvent) -> tuple[str, events_pb2.Event]:
             create_time=timestamp(refund.created_at),
         )
         subject, key, when = refund.id, payment.user_id, refund.created_at
-    envelope = new_event(payload, stream=STREAM, key=key, occurred_at=when)
+    envelope = new_event(payload, stream=stream, key=key, occurred_at=when)
     return subject, envelope

@@ -31,7 +31,7 @@ from payment_service.adapters.lock_waits import (
     milliseconds,
     row_busy,
 )
-from payment_service.adapters.proto_codec import event_to_envelope
+from payment_service.adapters.proto_codec import STREAM, event_to_envelope
 from payment_service.adapters.replay_codec import outcome_from_json, outcome_to_json
 from payment_service.adapters.tables import TIMESTAMP
 from payment_service.domain.idempotency import (
@@ -144,8 +144,9 @@ _OUTCOME = WriteTarget({"postgresql": _STORE_OUTCOME, "sqlite": _STORE_OUTCOME},
 class PaymentRepository:
     """Accounts, balances, ledger, payments, idempotency keys and the outbox."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events_stream: str = STREAM) -> None:
         self.session = session
+        self.events_stream = events_stream
         self.dialect = session.get_bind().dialect.name
         # Writes whose result nobody reads wait here for the next statement or
         # the commit, and then go together. Safe for these writes: they insert,
@@ -474,7 +475,7 @@ class PaymentRepository:
 
     def add_event(self, event: DomainEvent, now: datetime) -> None:
         """Write the event to the outbox, in this transaction."""
-        subject_id, envelope = event_to_envelope(event)
+        subject_id, envelope = event_to_envelope(event, self.events_stream)
         self._defer(
             _EVENTS,
             {

@@ -25,7 +25,7 @@ def database_from(settings: PaymentSettings) -> Database:
 
 def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
     return PaymentHandlers(
-        lambda: PaymentUnitOfWork(database),
+        lambda: PaymentUnitOfWork(database, settings.events_stream),
         IdempotencySettings(
             ttl_hours=settings.idempotency_ttl_hours,
             wait_seconds=settings.idempotency_wait_seconds,

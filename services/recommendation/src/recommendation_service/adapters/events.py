@@ -19,7 +19,6 @@ from recommendation_service.domain.events import (
     checked_sku,
 )
 
-PAYMENTS_STREAM = "payments"
 PAYMENT_SUCCEEDED = payment_events.PaymentSucceeded.DESCRIPTOR.full_name
 PAYMENT_REFUNDED = payment_events.PaymentRefunded.DESCRIPTOR.full_name
 MAX_QUANTITY = 1_000_000

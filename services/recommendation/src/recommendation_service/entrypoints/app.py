@@ -16,7 +16,7 @@ from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache,
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from recommendation_service.adapters.cache import CachedRecommendations
-from recommendation_service.adapters.events import PAYMENTS_STREAM, decode
+from recommendation_service.adapters.events import decode
 from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork, SqlReadUnitOfWork
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, RecommendationServicer
@@ -125,7 +125,7 @@ def grpc_service(
 def consumer_from(
     database: Database, settings: RecommendationSettings, cache: Cache | None = None
 ) -> EventConsumer:
-    """The worker's consumer of stream "payments" in group RECOMMENDATION_WORKER_GROUP."""
+    """The worker's consumer: RECOMMENDATION_PAYMENTS_STREAM, group RECOMMENDATION_WORKER_GROUP."""
     if not settings.redis_url:
         raise ValueError("the worker reads Redis Streams: REDIS_URL must be set")
     updates = ModelUpdates(
@@ -133,7 +133,7 @@ def consumer_from(
     )
     return EventConsumer(
         settings.redis_url,
-        PAYMENTS_STREAM,
+        settings.payments_stream,
         group=settings.worker_group,
         consumer=settings.consumer_name,
         handler=event_handler(updates),
