@@ -123,6 +123,14 @@ def _status(sp: FaultPlatform, name: str) -> str:
     return sp.supervisor.status()[name]
 
 
+def _supervision(sp: FaultPlatform, name: str) -> str:
+    """What the supervisor did and said about `name`, for a failure message."""
+    assert sp.supervisor is not None
+    restarts = [r for r in sp.supervisor.restarts if r.name == name]
+    said = [line for line in sp.log_path.read_text().splitlines() if name in line][-20:]
+    return f"status {_status(sp, name)!r}; restarts {restarts}; log:\n" + "\n".join(said)
+
+
 def _worker_alive(sp: FaultPlatform, name: str) -> bool:
     port = sp.config.liveness_ports[name]
     return http_ok(f"http://127.0.0.1:{port}/livez", timeout=0.5)
@@ -324,7 +332,10 @@ def test_a_frozen_process_is_killed_and_replaced(
     before = len(sp.supervisor.restarts)
     sp.signal(name, signal.SIGSTOP)
     frozen = time.monotonic()
-    wait_for(lambda: _replaced(sp, name, old_pid), timeout=RECOVERY_BOUND_SECONDS)
+    try:
+        wait_for(lambda: _replaced(sp, name, old_pid), timeout=RECOVERY_BOUND_SECONDS)
+    except AssertionError:
+        raise AssertionError(f"{name} not replaced: {_supervision(sp, name)}") from None
     replaced = time.monotonic() - frozen
     restart = next(r for r in sp.supervisor.restarts[before:] if r.name == name)
     assert restart.reason == "unresponsive"
