@@ -22,7 +22,7 @@ $(TOOLS)/venv/bin/uv:
 	$(TOOLS)/venv/bin/pip install --quiet uv==0.13.8
 
 $(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml libs/dev/pyproject.toml services/*/pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
@@ -43,7 +43,7 @@ $(BUF):
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, duplicate code in services/, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy -p switchyard_kit -p switchyard_dev -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
+	$(VENV)/bin/mypy -m switchyard.services -p switchyard_kit -p switchyard_dev -p gateway $$($(PY) -m switchyard.services packages | sed 's/^/-p /')
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --ignore-imports=yes --ignore-signatures=yes --score=no $$(find services -name '*.py')
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
