@@ -39,6 +39,10 @@ protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
+.PHONY: registry
+registry: install ## Rewrite the lists of services in skaffold.yaml and k8s/ from protos/switchyard/services.toml
+	$(PY) -m switchyard_dev.registry sync
+
 .PHONY: lint
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, duplicate code in services/, buf lint
 	$(VENV)/bin/ruff check .

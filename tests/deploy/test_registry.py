@@ -4,9 +4,13 @@ is checked when it is read, and it agrees with the folders under services/."""
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 from switchyard.services import RegistryError, load_services, parse_services
+from switchyard_dev.registry import FILES, stale
 
 from deploy.conftest import ROOT
 
@@ -64,3 +68,32 @@ def test_one_appended_entry_is_a_valid_registry() -> None:
 def test_a_malformed_registry_is_refused_naming_the_problem(text: str, complaint: str) -> None:
     with pytest.raises(RegistryError, match=re.escape(complaint)):
         parse_services(text)
+
+
+def test_the_generated_lists_are_up_to_date_with_the_registry() -> None:
+    out_of_date = stale()
+    assert not out_of_date, f"out of date with the registry: {out_of_date}: run `make registry`"
+
+
+def test_a_hand_edit_of_a_generated_list_is_caught(tmp_path: Path) -> None:
+    for name in FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    assert stale(tmp_path) == []
+    resources = tmp_path / "k8s/base/kustomization.yaml"
+    resources.write_text(resources.read_text().replace("  - payment\n", ""))
+    assert stale(tmp_path) == ["k8s/base/kustomization.yaml"]
+    # One more entry in the registry: every generated list has to change.
+    services = (*load_services(), *parse_services(entry()))
+    assert len(stale(tmp_path, services)) == len(FILES)
+
+
+def test_every_service_image_is_built_from_the_one_template() -> None:
+    config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    built = {a["image"]: a["docker"] for a in config["build"]["artifacts"]}
+    for service in load_services():
+        assert built[f"switchyard/{service.name}"] == {
+            "dockerfile": "services/Dockerfile",
+            "buildArgs": {"SERVICE": service.name},
+        }
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one template: services/Dockerfile"
