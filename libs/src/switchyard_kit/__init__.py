@@ -47,12 +47,7 @@ if TYPE_CHECKING:
     )
     from switchyard_kit._database import Database, SqlAlchemyUnitOfWork, UtcDateTime
     from switchyard_kit._grpc_errors import status_details, to_rpc_status
-    from switchyard_kit._liveness import (
-        LIVENESS_PATH,
-        LIVENESS_SERVICE,
-        Heartbeat,
-        start_liveness,
-    )
+    from switchyard_kit._liveness import LIVENESS_PATH, Heartbeat, start_liveness
     from switchyard_kit._logging import (
         configure_logging,
         redact_text,
@@ -76,6 +71,7 @@ if TYPE_CHECKING:
     )
     from switchyard_kit._migrations import run_migrations, upgrade_database
     from switchyard_kit._server import (
+        LIVENESS_SERVICE,
         GrpcService,
         RunningServer,
         serve,
@@ -129,7 +125,7 @@ _LAZY: dict[str, str] = {
     "watch_stream_lag": "_metrics",
     "run_migrations": "_migrations",
     "upgrade_database": "_migrations",
-    "LIVENESS_SERVICE": "_liveness",
+    "LIVENESS_SERVICE": "_server",
     "GrpcService": "_server",
     "RunningServer": "_server",
     "serve": "_server",

@@ -3,7 +3,10 @@
 Channels are never created at import time: under gunicorn a channel made
 before the fork would be shared by every worker and break. The retry policy
 comes from the proto itself: only methods marked `idempotency_level =
-NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE.
+NO_SIDE_EFFECTS | IDEMPOTENT` are retried, only on UNAVAILABLE and CANCELLED.
+A server that stops (SIGTERM, after its grace period's pause) cancels the
+calls that reached it but no worker thread had taken yet: CANCELLED then
+means "not done, or done and safe to repeat" for these methods.
 
 Every channel carries two interceptors: OpenTelemetry's (a client span, and
 the W3C `traceparent` in the call's metadata; left out when
@@ -32,7 +35,6 @@ from opentelemetry.instrumentation.grpc import client_interceptor
 from opentelemetry.instrumentation.grpc.grpcext import intercept_channel
 
 from switchyard_kit._errors import DomainError
-from switchyard_kit._liveness import LIVENESS_SERVICE
 from switchyard_kit._telemetry import tracing_enabled
 
 # The monotonic time by which the RPC being served must be answered (set by
@@ -69,8 +71,8 @@ def is_idempotent(method: descriptor.MethodDescriptor) -> bool:
 
 
 def service_config(service: descriptor.ServiceDescriptor) -> str:
-    """The gRPC service config for one backend: round-robin over every live
-    address the name resolves to, retries for idempotent methods, and a retry budget."""
+    """The gRPC service config for one backend: round-robin over every address
+    the name resolves to, retries for idempotent methods, and a retry budget."""
     idempotent = [
         {"service": service.full_name, "method": method.name}
         for method in service.methods
@@ -78,14 +80,6 @@ def service_config(service: descriptor.ServiceDescriptor) -> str:
     ]
     config: dict[str, Any] = {
         "loadBalancingConfig": [{"round_robin": {}}],
-        # Client-side health checking: the channel watches each address's
-        # "liveness" and picks only those SERVING. A server that starts to drain
-        # (SIGTERM) reports NOT_SERVING at once, so no new call is sent to it in
-        # the shutdown delay before it stops taking calls; a call that reached
-        # it just as it stopped would fail CANCELLED, which is never retried.
-        # Liveness, not readiness: a server whose database is down still gets
-        # calls and answers them itself (UNAVAILABLE, or from what it cached).
-        "healthCheckConfig": {"serviceName": LIVENESS_SERVICE},
         # Retries stop when more than 10% of recent calls failed (retry budget).
         "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
         "methodConfig": [],
@@ -99,7 +93,7 @@ def service_config(service: descriptor.ServiceDescriptor) -> str:
                     "initialBackoff": "0.05s",
                     "maxBackoff": "0.5s",
                     "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
         )

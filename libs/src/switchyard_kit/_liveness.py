@@ -18,11 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from typing_extensions import override
 
-# Liveness is reported under its own health service name so a probe can ask
-# "is the process alive" apart from "is it ready" (the empty name, which
-# follows the database). A database outage must not restart every pod.
-LIVENESS_SERVICE = "liveness"
-
 logger = logging.getLogger("switchyard.liveness")
 
 LIVENESS_PATH = "/livez"

@@ -18,7 +18,6 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import server_interceptor
 
 from switchyard_kit._interceptor import ServiceInterceptor
-from switchyard_kit._liveness import LIVENESS_SERVICE
 from switchyard_kit._metrics import start_metrics_server
 from switchyard_kit._settings import ServiceSettings
 from switchyard_kit._telemetry import flush_telemetry, tracing_enabled
@@ -26,6 +25,10 @@ from switchyard_kit._telemetry import flush_telemetry, tracing_enabled
 logger = logging.getLogger("switchyard.server")
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Liveness is reported under its own health service name so a probe can ask
+# "is the process alive" apart from "is it ready" (the empty name, which
+# follows the database). A database outage must not restart every pod.
+LIVENESS_SERVICE = "liveness"
 
 
 _UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")

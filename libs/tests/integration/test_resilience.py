@@ -99,8 +99,11 @@ def make_fake() -> Iterator[Callable[..., Fake]]:
         fake.close()
 
 
-def test_idempotent_calls_are_retried_on_unavailable_and_others_are_not(
-    make_fake: Callable[..., Fake],
+# UNAVAILABLE: no server took the call. CANCELLED: a stopping server dropped
+# calls no worker had taken yet (the 499 a rolling restart used to show).
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED])
+def test_idempotent_calls_are_retried_when_not_served_and_others_are_not(
+    make_fake: Callable[..., Fake], code: grpc.StatusCode
 ) -> None:
     failures: Counter[str] = Counter()
 
@@ -108,7 +111,7 @@ def test_idempotent_calls_are_retried_on_unavailable_and_others_are_not(
         def handler(request: bytes, context: grpc.ServicerContext) -> bytes:
             failures[name] += 1
             if failures[name] <= 2:
-                context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+                context.abort(code, "try again")
             return b"ok"
 
         return handler
@@ -118,7 +121,7 @@ def test_idempotent_calls_are_retried_on_unavailable_and_others_are_not(
     assert fake.attempts[IDEMPOTENT] == 3
     with pytest.raises(grpc.RpcError) as caught:
         fake.call(NOT_IDEMPOTENT)
-    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert caught.value.code() == code
     assert fake.attempts[NOT_IDEMPOTENT] == 1
 
 

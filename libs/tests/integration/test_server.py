@@ -11,7 +11,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic_settings import SettingsConfigDict
 from switchyard_kit import (
     LIVENESS_SERVICE,
-    Backend,
     FieldViolation,
     GrpcService,
     InvalidArgument,
@@ -55,18 +54,8 @@ def _handlers(release: threading.Event) -> grpc.GenericRpcHandler:
     )
 
 
-def _whoami(name: bytes) -> grpc.GenericRpcHandler:
-    """Whoami: answers `name`, to tell replicas apart."""
-    handler = grpc.unary_unary_rpc_method_handler(
-        lambda _request, _context: name,
-        request_deserializer=_identity,
-        response_serializer=_identity,
-    )
-    return grpc.method_handlers_generic_handler(SERVICE, {"Whoami": handler})
-
-
 class Harness:
-    def __init__(self, name: bytes = b"example") -> None:
+    def __init__(self) -> None:
         self.ready = True
         self.release = threading.Event()
         settings = ExampleSettings(
@@ -74,9 +63,7 @@ class Harness:
         )
         service = GrpcService(
             name="example",
-            register=lambda server: server.add_generic_rpc_handlers(
-                (_handlers(self.release), _whoami(name))
-            ),
+            register=lambda server: server.add_generic_rpc_handlers((_handlers(self.release),)),
             service_names=[SERVICE],
             is_ready=lambda: self.ready,
         )
@@ -153,30 +140,3 @@ def test_stop_reports_not_serving_and_lets_in_flight_calls_finish(harness: Harne
     in_flight.join(5)
     stopper.join(5)
     assert results == [b"ping"]
-
-
-def _who_answers(channel: grpc.Channel) -> bytes:
-    call = channel.unary_unary(
-        f"/{SERVICE}/Whoami", request_serializer=_identity, response_deserializer=_identity
-    )
-    return bytes(call(b"", timeout=2))
-
-
-def test_a_kit_channel_sends_no_new_call_to_a_draining_server() -> None:
-    """Two replicas behind one Backend (round robin). Once one starts to drain
-    (SIGTERM: NOT_SERVING, then the shutdown delay), every new call goes to the
-    other: none reaches it just as it stops taking calls, which fails CANCELLED."""
-    draining, staying = Harness(b"draining"), Harness(b"staying")
-    target = f"ipv4:127.0.0.1:{draining.server.port},127.0.0.1:{staying.server.port}"
-    backend = Backend("example", target, health_pb2.DESCRIPTOR.services_by_name["Health"])
-    try:
-        assert {_who_answers(backend.channel()) for _ in range(20)} == {b"draining", b"staying"}
-        draining.server.health.enter_graceful_shutdown()
-        threading.Event().wait(0.5)  # the channel's health watch hears of it
-        assert {_who_answers(backend.channel()) for _ in range(20)} == {b"staying"}
-    finally:
-        backend.close()
-        for harness in (draining, staying):
-            harness.release.set()
-            harness.server.stop()
-            harness.channel.close()

@@ -30,10 +30,10 @@ def test_only_idempotent_methods_are_retried() -> None:
     assert not auth_retried & {"SignUp", "Login", "Refresh", "ChangePassword", "RotateSigningKey"}
 
 
-def test_retries_are_on_unavailable_only_and_budgeted() -> None:
+def test_retries_are_on_unavailable_and_cancelled_only_and_budgeted() -> None:
     config = json.loads(service_config(PROFILE))
     policy = config["methodConfig"][0]["retryPolicy"]
-    assert policy["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert policy["retryableStatusCodes"] == ["UNAVAILABLE", "CANCELLED"]
     assert config["retryThrottling"]["tokenRatio"] > 0
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
 
