@@ -27,8 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from payment_service.config import PaymentSettings
-from payment_service.entrypoints.app import MIGRATIONS_DIR, database_from, grpc_service
-from payment_service.service_layer.operations import reconcile
+from payment_service.entrypoints.app import (
+    MIGRATIONS_DIR,
+    database_from,
+    grpc_service,
+    reconcile_database,
+)
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard_kit import IDEMPOTENCY_KEY, USER_ID_KEY, RunningServer, upgrade_database
 
@@ -84,7 +88,7 @@ def main() -> None:
         f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
         f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
     )
-    print(f"reconcile: {len(reconcile(database))} violation(s)")
+    print(f"reconcile: {len(reconcile_database(database))} violation(s)")
     channel.close()
     server.stop()
 

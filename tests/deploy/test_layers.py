@@ -1,8 +1,8 @@
 """The inner layers of every service stay plain Python, at run time too.
 
 `make lint` checks the imports statically (import-linter, contracts in the
-root pyproject.toml); these tests import each service's domain (and service
-layer, where the contract covers it) in a fresh interpreter and look at
+root pyproject.toml); these tests import each service's domain and service
+layer (every module in them) in a fresh interpreter and look at
 `sys.modules`, which also catches what a static graph cannot: a heavy name
 taken lazily from `switchyard_kit`. They also keep the contracts in step
 with services/: a new service gets its contract or this fails.
@@ -22,17 +22,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["grpc", "sqlalchemy", "redis", "alembic", "opentelemetry"]
 SERVICES = sorted(path.name for path in ROOT.glob("services/*/src/*_service"))
-# Payment's service layer catches sqlalchemy's OperationalError and builds on
-# adapters.repository until issue #13's adapter split; its domain is covered.
-SERVICE_LAYER_NOT_YET_LIGHT = {"payment_service"}
-INNER = [
-    *(f"{service}.domain" for service in SERVICES),
-    *(
-        f"{service}.service_layer"
-        for service in SERVICES
-        if service not in SERVICE_LAYER_NOT_YET_LIGHT
-    ),
-]
+INNER = [f"{service}.{layer}" for service in SERVICES for layer in ("domain", "service_layer")]
+LAYERS = ["entrypoints", "adapters", "service_layer", "domain"]
 
 # Imports the package and every module in it, then reports what got loaded.
 PROBE = """
@@ -90,3 +81,34 @@ def test_import_contracts_cover_every_inner_layer() -> None:
                 forbidden.setdefault(source, set()).update(contract["forbidden_modules"])
     for package in INNER:
         assert set(HEAVY) <= forbidden.get(package, set()), package
+
+
+def test_import_contracts_layer_every_service() -> None:
+    layered = {
+        container: contract["layers"]
+        for contract in _contracts()
+        if contract["type"] == "layers"
+        for container in contract["containers"]
+    }
+    for service in SERVICES:
+        assert layered.get(service) == LAYERS, service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_has_the_skeleton(service: str) -> None:
+    # services/README.md: the same module at the same path in every service.
+    package = next(ROOT.glob(f"services/*/src/{service}"))
+    for module in [
+        "__main__.py",
+        "config.py",
+        "entrypoints/app.py",
+        "entrypoints/grpc_servicer.py",
+        "service_layer/handlers.py",
+        "service_layer/ports.py",
+        "adapters/tables.py",
+        "adapters/repository.py",
+        "adapters/unit_of_work.py",
+        "migrations/env.py",
+    ]:
+        assert (package / module).is_file(), f"{service}/{module}"
+    assert not (package / "service_layer" / "unit_of_work.py").exists()

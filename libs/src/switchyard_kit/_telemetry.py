@@ -185,7 +185,7 @@ def setup_telemetry(
 
         configure_logging("profile", settings.log_level)
         setup_telemetry("profile")           # before the Database is built
-        serve(build_service(settings), settings)
+        serve(grpc_service(database_from(settings), settings), settings)
     """
     global _current  # noqa: PLW0603 - one telemetry set-up per process
     env = os.environ if environ is None else environ

@@ -9,45 +9,36 @@ rotate-signing-key  create a new signing key; the old one stays published until
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from switchyard_kit import (
-    ConfigurationError,
-    Database,
-    configure_logging,
-    load_settings,
     serve,
     setup_telemetry,
     start_liveness,
     stop_event_on_signals,
 )
 from switchyard_kit import upgrade_database as apply_migrations
+from switchyard_kit.cli import Command, run_cli
 
-from auth_service.bootstrap import (
+from auth_service.config import AuthSettings
+from auth_service.entrypoints.app import (
     MIGRATIONS_DIR,
-    build_application,
+    database_from,
+    grpc_service,
+    handlers_from,
     relay_from,
     token_lifetime,
 )
-from auth_service.config import AuthSettings
-from auth_service.entrypoints.server import grpc_service
 from auth_service.service_layer.ports import SigningKeyUnavailable
 
 logger = logging.getLogger("auth_service")
 
 
-def upgrade_database(settings: AuthSettings) -> None:
-    """Apply every migration not yet applied to the auth database."""
-    apply_migrations(settings.database_url, MIGRATIONS_DIR)
-
-
 def run_server(settings: AuthSettings) -> int:
     setup_telemetry("auth")
-    application = build_application(settings)
+    application = handlers_from(database_from(settings), settings)
     try:
         # Load (or create) the signing key now, so a wrong AUTH_SIGNING_KEY_SECRET
         # stops the process at start rather than failing every login.
@@ -63,9 +54,15 @@ def run_server(settings: AuthSettings) -> int:
     return 0
 
 
+def run_migrate(settings: AuthSettings) -> int:
+    apply_migrations(settings.database_url, MIGRATIONS_DIR)
+    logger.info("database migrated")
+    return 0
+
+
 def run_relay(settings: AuthSettings) -> int:
     setup_telemetry("auth-relay")
-    database = Database.for_service(settings)
+    database = database_from(settings)
     relay = relay_from(database, settings)
     stop = stop_event_on_signals()
     heartbeat = start_liveness(
@@ -77,7 +74,7 @@ def run_relay(settings: AuthSettings) -> int:
 
 
 def rotate_signing_key(settings: AuthSettings) -> int:
-    application = build_application(settings)
+    application = handlers_from(database_from(settings), settings)
     try:
         rotation = application.keys.rotate(token_lifetime(settings))
     except SigningKeyUnavailable as exc:
@@ -93,33 +90,25 @@ def rotate_signing_key(settings: AuthSettings) -> int:
     return 0
 
 
-COMMANDS = ("serve", "migrate", "relay", "rotate-signing-key")
+COMMANDS = {
+    "serve": Command("run the gRPC server until SIGTERM (the default)", run_server, "auth"),
+    "migrate": Command("apply the database migrations", run_migrate, "auth"),
+    "relay": Command(
+        "publish outbox events (UserRegistered) to Redis Streams or the sinks",
+        run_relay,
+        "auth-relay",
+    ),
+    "rotate-signing-key": Command(
+        "create a new signing key; the old one stays published until every token "
+        "it signed has expired",
+        rotate_signing_key,
+        "auth",
+    ),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="auth_service",
-        description="The Switchyard auth service.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
-    parser.add_argument("command", nargs="?", default="serve", choices=COMMANDS)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(AuthSettings)
-    except ConfigurationError as exc:
-        print(f"auth: {exc}", file=sys.stderr)
-        return 2
-    configure_logging("auth-relay" if args.command == "relay" else "auth", settings.log_level)
-    if args.command == "migrate":
-        upgrade_database(settings)
-        logger.info("database migrated")
-        return 0
-    if args.command == "relay":
-        return run_relay(settings)
-    if args.command == "rotate-signing-key":
-        return rotate_signing_key(settings)
-    return run_server(settings)
+    return run_cli("auth_service", "The Switchyard auth service.", AuthSettings, COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from auth_service.bootstrap import MIGRATIONS_DIR, AuthApplication, build_application
 from auth_service.config import AuthSettings
-from auth_service.entrypoints.server import grpc_service
+from auth_service.entrypoints.app import (
+    MIGRATIONS_DIR,
+    AuthApplication,
+    database_from,
+    grpc_service,
+    handlers_from,
+)
 from switchyard.auth.v1 import auth_pb2_grpc
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
@@ -150,7 +155,7 @@ def start_auth(
 
     def start(**overrides: object) -> AuthServer:
         settings = auth_settings(database_url, **{"profile_target": event_sink[1], **overrides})
-        application = build_application(settings)
+        application = handlers_from(database_from(settings), settings)
         running = RunningServer(grpc_service(application), settings)
         running.start()
         server = AuthServer(

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from auth_service.__main__ import run_server
-from auth_service.bootstrap import build_application
+from auth_service.entrypoints.app import database_from, handlers_from
 
 
 def test_production_without_a_key_secret_refuses_to_start(tmp_path) -> None:
@@ -33,7 +33,8 @@ def test_production_without_a_key_secret_refuses_to_start(tmp_path) -> None:
 
 
 def test_serve_stops_at_start_when_the_key_secret_is_wrong(database_url, make_settings) -> None:
-    application = build_application(make_settings(database_url))
+    settings = make_settings(database_url)
+    application = handlers_from(database_from(settings), settings)
     application.keys.active()
     application.close()
     wrong = make_settings(database_url, signing_key_secret="another-secret-" + "x" * 32)

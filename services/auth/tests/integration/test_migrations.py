@@ -10,7 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from auth_service.adapters.tables import metadata
-from auth_service.bootstrap import MIGRATIONS_DIR
+from auth_service.entrypoints.app import MIGRATIONS_DIR
 from sqlalchemy import create_engine, inspect
 from switchyard_kit import upgrade_database
 from switchyard_kit._migrations import alembic_config

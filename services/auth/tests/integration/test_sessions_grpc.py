@@ -13,7 +13,7 @@ import pytest
 import redis
 from auth_service.adapters.revocations import REVOCATION_STREAM, revoked_session_key
 from auth_service.adapters.tables import audit_events, outbox, users
-from auth_service.bootstrap import relay_from
+from auth_service.entrypoints.app import relay_from
 from google.rpc import error_details_pb2
 from sqlalchemy import select
 from switchyard.auth.v1 import auth_pb2

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
+from collections.abc import Sequence
 
 from switchyard_kit import (
-    ConfigurationError,
-    configure_logging,
-    load_settings,
     serve,
     setup_telemetry,
     start_liveness,
@@ -18,25 +15,19 @@ from switchyard_kit import (
     watch_outbox_backlog,
 )
 from switchyard_kit import upgrade_database as apply_migrations
+from switchyard_kit.cli import Command, run_cli
 
 from payment_service.config import PaymentSettings
 from payment_service.entrypoints.app import (
     MIGRATIONS_DIR,
+    cleanup_database,
     database_from,
     grpc_service,
+    reconcile_database,
     relay_from,
 )
-from payment_service.service_layer.operations import cleanup_idempotency_keys, reconcile
 
 logger = logging.getLogger("payment")
-
-COMMANDS = {
-    "serve": "run the gRPC server (the default)",
-    "migrate": "apply the database migrations",
-    "relay": "publish outbox events to Redis Streams or the event sinks",
-    "reconcile": "check the ledger invariants; exit 1 on any violation",
-    "cleanup-idempotency-keys": "delete expired idempotency keys",
-}
 
 
 def _serve(settings: PaymentSettings) -> int:
@@ -69,7 +60,7 @@ def _relay(settings: PaymentSettings) -> int:
 
 def _reconcile(settings: PaymentSettings) -> int:
     database = database_from(settings)
-    violations = reconcile(database)
+    violations = reconcile_database(database)
     database.dispose()
     for violation in violations:
         print(f"VIOLATION {violation}")
@@ -82,38 +73,27 @@ def _reconcile(settings: PaymentSettings) -> int:
 
 def _cleanup(settings: PaymentSettings) -> int:
     database = database_from(settings)
-    deleted = cleanup_idempotency_keys(database)
+    deleted = cleanup_database(database)
     database.dispose()
     print(f"cleanup-idempotency-keys: deleted {deleted} expired key(s)")
     return 0
 
 
-RUNNERS = {
-    "serve": _serve,
-    "migrate": _migrate,
-    "relay": _relay,
-    "reconcile": _reconcile,
-    "cleanup-idempotency-keys": _cleanup,
+COMMANDS = {
+    "serve": Command("run the gRPC server (the default)", _serve, "payment"),
+    "migrate": Command("apply the database migrations", _migrate, "payment"),
+    "relay": Command(
+        "publish outbox events to Redis Streams or the event sinks", _relay, "payment-relay"
+    ),
+    "reconcile": Command(
+        "check the ledger invariants; exit 1 on any violation", _reconcile, "payment"
+    ),
+    "cleanup-idempotency-keys": Command("delete expired idempotency keys", _cleanup, "payment"),
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="payment_service", description=__doc__)
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=list(COMMANDS),
-        help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items()),
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(PaymentSettings)
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    configure_logging("payment-relay" if args.command == "relay" else "payment", settings.log_level)
-    return RUNNERS[args.command](settings)
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli("payment_service", __doc__, PaymentSettings, COMMANDS, argv)
 
 
 def relay_main() -> int:

@@ -7,7 +7,7 @@ import uuid
 import grpc
 import pytest
 from payment_service.adapters import tables as t
-from payment_service.service_layer.operations import reconcile
+from payment_service.entrypoints.app import reconcile_database
 from sqlalchemy import func, select
 from switchyard.payment.v1 import payment_pb2
 
@@ -40,7 +40,7 @@ def test_top_up_pay_refund_in_parts(client, database, user):
     assert client.balances(user) == {"EUR": 10_000}
     assert client.get(user, payment.id).status == payment_pb2.PAYMENT_STATUS_REFUNDED
     assert _count(database, t.outbox) == 4  # top-up, payment, two refunds
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def test_refund_never_exceeds_the_payment(client, user, rpc_error):
@@ -85,7 +85,7 @@ def test_insufficient_funds_records_a_failed_payment_and_moves_nothing(
         client.pay(user, 501, key=key)
     assert replay.value.details() == first.value.details()
     assert rpc_error(replay.value)[1] == "INSUFFICIENT_FUNDS"
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def test_same_key_same_body_replays_the_first_response(client, database, user):

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from payment_service.adapters import tables as t
 from payment_service.domain.ledger import AccountKind
-from payment_service.service_layer.operations import reconcile
+from payment_service.entrypoints.app import reconcile_database
 from sqlalchemy import func, select
 
 
@@ -47,7 +47,7 @@ def test_100_concurrent_identical_requests_charge_once(client, database, user):
         payment_ids = list(payments)
     assert len(payment_ids) == 1
     assert _ledger_transactions(database, payment_ids) == 1
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
     print(f"100 concurrent identical requests: {elapsed:.2f}s")
 
 
@@ -69,7 +69,7 @@ def test_many_concurrent_payments_never_overdraw(client, database, user, rpc_err
     assert outcomes.count("OK") == 25
     assert outcomes.count("INSUFFICIENT_FUNDS") == 35
     assert client.balances(user) == {"EUR": 0}
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def _random_operations(client, rpc_error, *, seed: int, operations: int, threads: int):
@@ -138,7 +138,7 @@ def test_random_concurrent_payments_and_refunds_keep_the_books(
     )
     assert "INTERNAL" not in outcomes
     assert outcomes.get("OK", 0) > operations // 3
-    violations = reconcile(database)
+    violations = reconcile_database(database)
     assert violations == [], [str(v) for v in violations]
     with database.session() as session:
         negative = session.execute(

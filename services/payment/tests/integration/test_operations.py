@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import grpc
 import pytest
 from payment_service.adapters import tables as t
-from payment_service.service_layer.operations import cleanup_idempotency_keys, reconcile
+from payment_service.entrypoints.app import cleanup_database, reconcile_database
 from sqlalchemy import func, insert, select, text, update
 
 
@@ -38,7 +38,7 @@ def test_reconcile_command_passes_on_good_books_and_fails_on_tampering(
     # Someone edits a stored balance by hand: the books no longer add up.
     with database.session() as session, session.begin():
         session.execute(update(t.balances).values(amount=t.balances.c.amount + 1))
-    violations = {v.check for v in reconcile(database)}
+    violations = {v.check for v in reconcile_database(database)}
     assert "balance_matches_entries" in violations
     broken = _cli(database_url, "reconcile")
     assert broken.returncode == 1
@@ -52,7 +52,7 @@ def test_reconcile_finds_an_unbalanced_ledger(client, database, user):
         session.execute(
             update(t.ledger_entries).where(t.ledger_entries.c.id == entry).values(amount=7)
         )
-    checks = {v.check for v in reconcile(database)}
+    checks = {v.check for v in reconcile_database(database)}
     assert {"ledger_sums_to_zero", "transaction_balanced"} <= checks
 
 
@@ -73,7 +73,7 @@ def test_expired_keys_are_cleaned_up_and_reusable(client, database, database_url
             .where(t.idempotency_keys.c.key == "old-key")
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
-    assert cleanup_idempotency_keys(database) == 1
+    assert cleanup_database(database) == 1
     result = _cli(database_url, "cleanup-idempotency-keys")
     assert result.returncode == 0
     assert "deleted 0" in result.stdout

@@ -14,13 +14,14 @@ import grpc
 import pytest
 import redis
 from payment_service.adapters import tables as t
-from payment_service.service_layer.relay import OutboxRelay
+from payment_service.entrypoints.app import payment_relay
 from sqlalchemy import func, select
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.payment.v1 import events_pb2 as payment_events
 from switchyard_kit.events import (
     EventSinkServicer,
     GrpcSinkPublisher,
+    OutboxRelay,
     RedisStreamPublisher,
     stream_name,
     unpack_payload,
@@ -135,7 +136,7 @@ def test_relay_delivers_everything_once_in_order_across_a_redis_outage(
     for user in users:
         client.top_up(user, 10_000)
     publisher = RedisStreamPublisher(f"redis://127.0.0.1:{proxy.port}/15", timeout_seconds=1)
-    relay = OutboxRelay(database, publisher, batch_size=4, poll_interval_seconds=0.01)
+    relay = payment_relay(database, publisher, batch_size=4, poll_interval_seconds=0.01)
     assert relay.relay_once() == 3
 
     proxy.stop()  # Redis is gone
@@ -148,7 +149,7 @@ def test_relay_delivers_everything_once_in_order_across_a_redis_outage(
     assert sum(1 for row in _outbox(database) if row[3] is None) == 18
 
     # The relay process restarts while Redis is still down; nothing is lost.
-    relay = OutboxRelay(database, publisher, batch_size=4, poll_interval_seconds=0.01)
+    relay = payment_relay(database, publisher, batch_size=4, poll_interval_seconds=0.01)
     relay.step()
     assert relay.failures == 1
     proxy.start()  # Redis is back
@@ -185,7 +186,7 @@ def test_payment_events_carry_what_consumers_need(client, database, redis_url):
     client.top_up(user, 5_000)
     payment = client.pay(user, 3_000, items=[("book", 2, 1_000), ("pen", 1, 1_000)])
     client.refund(user, payment.id, 1_000)
-    relay = OutboxRelay(database, RedisStreamPublisher(redis_url))
+    relay = payment_relay(database, RedisStreamPublisher(redis_url))
     _drain(relay)
     stream = redis.Redis.from_url(redis_url)
     events = [
@@ -224,7 +225,7 @@ def test_two_relays_never_publish_out_of_order(client, database, redis_url, back
         for n in range(15):
             client.pay(user, 10 + n)
     relays = [
-        OutboxRelay(database, RedisStreamPublisher(redis_url), batch_size=5) for _ in range(2)
+        payment_relay(database, RedisStreamPublisher(redis_url), batch_size=5) for _ in range(2)
     ]
     with futures.ThreadPoolExecutor(2) as pool:
         list(pool.map(_drain, relays))
@@ -259,7 +260,7 @@ def test_embedded_path_delivers_to_an_event_sink(client, database):
         user = str(uuid.uuid4())
         client.top_up(user, 1_000)
         client.pay(user, 10)
-        relay = OutboxRelay(
+        relay = payment_relay(
             database, GrpcSinkPublisher([f"127.0.0.1:{port}"]), poll_interval_seconds=0.01
         )
         relay.step()  # the consumer failed: the relay retries later
@@ -274,7 +275,7 @@ def test_embedded_path_delivers_to_an_event_sink(client, database):
 def test_without_a_publisher_rows_stay_unsent(client, database, caplog):
     user = str(uuid.uuid4())
     client.top_up(user, 1_000)
-    relay = OutboxRelay(database, None)
+    relay = payment_relay(database, None)
     assert relay.relay_once() == 0
     assert relay.relay_once() == 0
     assert all(row[3] is None for row in _outbox(database))

@@ -13,8 +13,7 @@ from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 from payment_service.domain import ledger
 from payment_service.domain.idempotency import KeyClaim, Outcome, decide
 from payment_service.domain.model import CreatePayment, LineItem, Payment, TopUpWallet
-from payment_service.entrypoints.app import handlers_from
-from payment_service.service_layer.operations import reconcile
+from payment_service.entrypoints.app import handlers_from, reconcile_database
 from sqlalchemy import event, func, select, text
 
 
@@ -106,7 +105,7 @@ def test_a_payment_in_a_currency_without_a_wallet_moves_nothing_and_frees_the_ke
     client.top_up(user, 500, "USD")
     assert client.pay(user, 100, "USD", key=key).amount == 100
     assert client.balances(user) == {"EUR": 1_000, "USD": 400}
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def test_an_emptied_wallet_is_insufficient_funds_not_a_missing_wallet(
@@ -121,7 +120,7 @@ def test_an_emptied_wallet_is_insufficient_funds_not_a_missing_wallet(
         grpc.StatusCode.FAILED_PRECONDITION,
         "INSUFFICIENT_FUNDS",
     )
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def test_a_payment_to_a_new_merchant_creates_its_account_once(client, database, user):
@@ -133,7 +132,7 @@ def test_a_payment_to_a_new_merchant_creates_its_account_once(client, database, 
             select(t.accounts.c.owner).where(t.accounts.c.kind == "merchant")
         ).scalars()
         assert list(merchants) == ["brand-new"]
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 @pytest.mark.parametrize("items", [0, 1, 3])
@@ -167,7 +166,7 @@ def test_a_payment_is_three_statements_on_postgresql(database, settings, backend
     expected = {"postgres": 3, "sqlite": 9 if items else 8}[backend]
     assert len(statements) == expected, statements
     assert handlers.get_payment(user, payment.id) == payment
-    assert reconcile(database) == []
+    assert reconcile_database(database) == []
 
 
 def test_held_back_writes_go_out_before_the_next_statement(database):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import socket
@@ -10,56 +9,36 @@ import sys
 from collections.abc import Sequence
 
 from switchyard_kit import (
-    ConfigurationError,
-    Database,
-    configure_logging,
     serve,
     setup_telemetry,
     start_liveness,
     stop_event_on_signals,
     watch_stream_lag,
 )
+from switchyard_kit import upgrade_database as apply_migrations
+from switchyard_kit.cli import Command, run_cli
 
-from profile_service.config import ProfileSettings, load_profile_settings
-from profile_service.entrypoints.application import (
-    build_consumer,
-    build_handlers,
-    build_service,
-    migrate,
+from profile_service.config import ProfileSettings
+from profile_service.entrypoints.app import (
+    MIGRATIONS_DIR,
+    consumer_from,
+    database_from,
+    grpc_service,
 )
 
 logger = logging.getLogger("profile")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="switchyard-profile", description="The Switchyard profile service."
-    )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=("serve", "migrate", "worker"),
-        help="serve: run the gRPC server (default); migrate: apply database migrations; "
-        "worker: consume account events from Redis (stream 'users') and create profiles",
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_profile_settings()
-    except ConfigurationError as exc:
-        print(f"switchyard-profile: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(
-        "profile-worker" if args.command == "worker" else "profile", settings.log_level
-    )
-    if args.command == "worker":
-        return run_worker(settings)
-    if args.command == "migrate":
-        migrate(settings)
-        logger.info("migrations applied")
-        return 0
+def run_server(settings: ProfileSettings) -> int:
     setup_telemetry("profile")
-    serve(build_service(settings), settings)
+    serve(grpc_service(database_from(settings), settings), settings)
+    return 0
+
+
+def run_migrate(settings: ProfileSettings) -> int:
+    """Apply the alembic migrations to PROFILE_DATABASE_URL (the primary)."""
+    apply_migrations(settings.database_url, MIGRATIONS_DIR)
+    logger.info("migrations applied")
     return 0
 
 
@@ -73,10 +52,8 @@ def run_worker(settings: ProfileSettings) -> int:
         )
         return 2
     setup_telemetry("profile-worker")
-    database = Database.for_service(settings)
-    consumer = build_consumer(
-        settings, build_handlers(settings, database), f"{socket.gethostname()}-{os.getpid()}"
-    )
+    database = database_from(settings)
+    consumer = consumer_from(database, settings, f"{socket.gethostname()}-{os.getpid()}")
     watch_stream_lag(settings.redis_url, consumer.stream, consumer.group)
     stop = stop_event_on_signals()
     heartbeat = start_liveness(
@@ -88,6 +65,23 @@ def run_worker(settings: ProfileSettings) -> int:
     database.dispose()
     logger.info("event worker stopped")
     return 0
+
+
+COMMANDS = {
+    "serve": Command("run the gRPC server (the default)", run_server, "profile"),
+    "migrate": Command("apply database migrations", run_migrate, "profile"),
+    "worker": Command(
+        "consume account events from Redis (stream 'users') and create profiles",
+        run_worker,
+        "profile-worker",
+    ),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(
+        "switchyard-profile", "The Switchyard profile service.", ProfileSettings, COMMANDS, argv
+    )
 
 
 if __name__ == "__main__":

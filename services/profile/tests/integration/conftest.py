@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 import grpc
 import pytest
 from profile_service.config import ProfileSettings
-from profile_service.entrypoints.application import build_service, migrate
+from profile_service.entrypoints.app import MIGRATIONS_DIR, database_from, grpc_service
 from sqlalchemy import create_engine, text
 from switchyard.profile.v1 import profile_pb2_grpc
-from switchyard_kit import USER_ID_KEY, RunningServer
+from switchyard_kit import USER_ID_KEY, RunningServer, upgrade_database
 
 
 class EphemeralPortSettings(ProfileSettings):
@@ -40,8 +40,10 @@ class Server:
             REDIS_URL=redis_url,
             **settings,
         )
-        migrate(self.settings)
-        self.running = RunningServer(build_service(self.settings), self.settings)
+        upgrade_database(self.settings.database_url, MIGRATIONS_DIR)
+        self.running = RunningServer(
+            grpc_service(database_from(self.settings), self.settings), self.settings
+        )
         self.running.start()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.running.port}")
         self.stub = profile_pb2_grpc.ProfileServiceStub(self.channel)

@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from profile_service.entrypoints.application import MIGRATIONS_DIR
+from profile_service.entrypoints.app import MIGRATIONS_DIR
 from sqlalchemy import create_engine, inspect, text
 from switchyard_kit import upgrade_database
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from profile_service.entrypoints.application import MIGRATIONS_DIR
+from profile_service.entrypoints.app import MIGRATIONS_DIR
 from switchyard.profile.v1 import profile_pb2
 from switchyard_kit import upgrade_database
 

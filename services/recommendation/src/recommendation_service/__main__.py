@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
+from collections.abc import Sequence
 
 from switchyard_kit import (
-    ConfigurationError,
-    configure_logging,
-    load_settings,
     serve,
     setup_telemetry,
     start_liveness,
@@ -18,6 +15,7 @@ from switchyard_kit import (
     watch_stream_lag,
 )
 from switchyard_kit import upgrade_database as apply_migrations
+from switchyard_kit.cli import Command, run_cli
 
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.app import (
@@ -25,16 +23,10 @@ from recommendation_service.entrypoints.app import (
     consumer_from,
     database_from,
     grpc_service,
-    run_worker,
 )
+from recommendation_service.entrypoints.events import run_worker
 
 logger = logging.getLogger("recommendation")
-
-COMMANDS = {
-    "serve": "run the gRPC server (the default); it also takes broker-less event deliveries",
-    "migrate": "apply the database migrations",
-    "worker": "consume payment events from Redis Streams (needs REDIS_URL)",
-}
 
 
 def _serve(settings: RecommendationSettings) -> int:
@@ -72,27 +64,23 @@ def _worker(settings: RecommendationSettings) -> int:
     return 0
 
 
-RUNNERS = {"serve": _serve, "migrate": _migrate, "worker": _worker}
+COMMANDS = {
+    "serve": Command(
+        "run the gRPC server (the default); it also takes broker-less event deliveries",
+        _serve,
+        "recommendation",
+    ),
+    "migrate": Command("apply the database migrations", _migrate, "recommendation"),
+    "worker": Command(
+        "consume payment events from Redis Streams (needs REDIS_URL)",
+        _worker,
+        "recommendation-worker",
+    ),
+}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recommendation_service", description=__doc__)
-    parser.add_argument(
-        "command",
-        nargs="?",
-        default="serve",
-        choices=list(COMMANDS),
-        help="; ".join(f"{name}: {what}" for name, what in COMMANDS.items()),
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(RecommendationSettings)
-    except ConfigurationError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    name = "recommendation-worker" if args.command == "worker" else "recommendation"
-    configure_logging(name, settings.log_level)
-    return RUNNERS[args.command](settings)
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli("recommendation_service", __doc__, RecommendationSettings, COMMANDS, argv)
 
 
 def worker_main() -> int:

@@ -1,1 +1,1 @@
-"""Entry points: the gRPC servicer, the server bootstrap and the command line."""
+"""Entry points: the composition root (app) and the gRPC servicer."""

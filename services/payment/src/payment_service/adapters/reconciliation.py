@@ -101,6 +101,16 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
+class SqlLedgerAudit:
+    """The service layer's LedgerAudit port: `check_snapshot` on one database."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def failures(self) -> list[tuple[str, str, list[str]]]:
+        return check_snapshot(self.database)
+
+
 def check_snapshot(database: Database) -> list[tuple[str, str, list[str]]]:
     """`run_checks` in one snapshot of the database, which it leaves untouched."""
     # REPEATABLE READ on PostgreSQL so every check sees one snapshot.

@@ -112,3 +112,14 @@ def refund_result_from_dict(data: dict[str, Any]) -> RefundResult:
         refund=Refund(**{**refund, "created_at": datetime.fromisoformat(refund["created_at"])}),
         payment=payment_from_dict(data["payment"]),
     )
+
+
+class JsonReplayCodec:
+    """The service layer's ReplayCodec port: the functions above."""
+
+    payment_to_dict = staticmethod(payment_to_dict)
+    payment_from_dict = staticmethod(payment_from_dict)
+    top_up_to_dict = staticmethod(top_up_to_dict)
+    top_up_from_dict = staticmethod(top_up_from_dict)
+    refund_result_to_dict = staticmethod(refund_result_to_dict)
+    refund_result_from_dict = staticmethod(refund_result_from_dict)

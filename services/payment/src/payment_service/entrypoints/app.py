@@ -1,4 +1,5 @@
-"""Wiring: settings -> database -> handlers -> servicer / relay."""
+"""The composition root: settings -> database -> handlers -> the gRPC service, the
+outbox relay and the operator commands. The only module that builds adapters."""
 
 from __future__ import annotations
 
@@ -6,14 +7,21 @@ from pathlib import Path
 
 import grpc
 from switchyard.payment.v1 import payment_pb2_grpc
-from switchyard_kit import Database, GrpcService
-from switchyard_kit.events import build_publisher
+from switchyard_kit import Database, GrpcService, utc_now
+from switchyard_kit.events import EventPublisher, OutboxRelay, build_publisher
 
+from payment_service.adapters.outbox import PAYMENT_OUTBOX
+from payment_service.adapters.reconciliation import SqlLedgerAudit
+from payment_service.adapters.replay_codec import JsonReplayCodec
 from payment_service.adapters.unit_of_work import PaymentUnitOfWork
 from payment_service.config import PaymentSettings
 from payment_service.entrypoints.grpc_servicer import SERVICE_NAME, PaymentServicer
 from payment_service.service_layer.handlers import IdempotencySettings, PaymentHandlers
-from payment_service.service_layer.relay import OutboxRelay
+from payment_service.service_layer.operations import (
+    Violation,
+    cleanup_idempotency_keys,
+    reconcile,
+)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,7 +33,12 @@ def database_from(settings: PaymentSettings) -> Database:
 
 def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
     return PaymentHandlers(
+<<<<<<< HEAD
         lambda: PaymentUnitOfWork(database, settings.events_stream),
+=======
+        lambda: PaymentUnitOfWork(database),
+        JsonReplayCodec(),
+>>>>>>> skeleton
         IdempotencySettings(
             ttl_hours=settings.idempotency_ttl_hours,
             wait_seconds=settings.idempotency_wait_seconds,
@@ -51,13 +64,14 @@ def grpc_service(database: Database, settings: PaymentSettings) -> GrpcService:
 
 
 def relay_from(database: Database, settings: PaymentSettings) -> OutboxRelay:
+    """The outbox relay: Redis Streams with REDIS_URL, else the event sinks."""
     publisher = build_publisher(
         settings.redis_url,
         settings.event_sink_targets,
         max_length=settings.relay_stream_max_length,
         timeout_seconds=settings.relay_publish_timeout_seconds,
     )
-    return OutboxRelay(
+    return payment_relay(
         database,
         publisher,
         batch_size=settings.relay_batch_size,
@@ -65,3 +79,37 @@ def relay_from(database: Database, settings: PaymentSettings) -> OutboxRelay:
         max_backoff_seconds=settings.relay_max_backoff_seconds,
         retention_hours=settings.relay_retention_hours,
     )
+
+
+def payment_relay(
+    database: Database,
+    publisher: EventPublisher | None,
+    *,
+    batch_size: int = 100,
+    poll_interval_seconds: float = 0.5,
+    max_backoff_seconds: float = 30.0,
+    retention_hours: float = 168.0,
+) -> OutboxRelay:
+    """The kit's relay over the payment outbox (see `switchyard_kit.events.OutboxRelay`)."""
+    return OutboxRelay(
+        database,
+        PAYMENT_OUTBOX,
+        publisher,
+        batch_size=batch_size,
+        poll_interval_seconds=poll_interval_seconds,
+        max_backoff_seconds=max_backoff_seconds,
+        retention_hours=retention_hours,
+        clock=utc_now,
+        name="payment.relay",
+        no_publisher_hint="REDIS_URL and PAYMENT_EVENT_SINKS are empty",
+    )
+
+
+def reconcile_database(database: Database) -> list[Violation]:
+    """Every broken ledger invariant in `database` (see operations.reconcile)."""
+    return reconcile(SqlLedgerAudit(database))
+
+
+def cleanup_database(database: Database) -> int:
+    """Delete the expired idempotency keys in `database`; how many went."""
+    return cleanup_idempotency_keys(lambda: PaymentUnitOfWork(database))

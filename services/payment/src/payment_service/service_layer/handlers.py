@@ -22,14 +22,6 @@ from switchyard_kit import (
     utc_now,
 )
 
-from payment_service.adapters.replay_codec import (
-    payment_from_dict,
-    payment_to_dict,
-    refund_result_from_dict,
-    refund_result_to_dict,
-    top_up_from_dict,
-    top_up_to_dict,
-)
 from payment_service.domain import errors, ledger
 from payment_service.domain.idempotency import (
     KeyClaim,
@@ -51,7 +43,7 @@ from payment_service.domain.model import (
     WalletToppedUp,
     payment_id_problem,
 )
-from payment_service.service_layer.ports import UnitOfWork, Wallets
+from payment_service.service_layer.ports import ReplayCodec, UnitOfWork, Wallets
 
 ResultT = TypeVar("ResultT")
 
@@ -119,10 +111,12 @@ class PaymentHandlers:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
+        replays: ReplayCodec,
         settings: IdempotencySettings | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.uow_factory = uow_factory
+        self.replays = replays
         self.settings = settings or IdempotencySettings()
         self.clock = clock
 
@@ -210,8 +204,8 @@ class PaymentHandlers:
             operation="TopUpWallet",
             command=command,
             work=work,
-            encode=top_up_to_dict,
-            decode=top_up_from_dict,
+            encode=self.replays.top_up_to_dict,
+            decode=self.replays.top_up_from_dict,
         )
 
     def create_payment(self, command: CreatePayment, key: str | None) -> Payment:
@@ -252,8 +246,8 @@ class PaymentHandlers:
             operation="CreatePayment",
             command=command,
             work=work,
-            encode=payment_to_dict,
-            decode=payment_from_dict,
+            encode=self.replays.payment_to_dict,
+            decode=self.replays.payment_from_dict,
         )
 
     def refund(self, command: RefundPayment, key: str | None) -> RefundResult:
@@ -295,8 +289,8 @@ class PaymentHandlers:
             operation="RefundPayment",
             command=command,
             work=work,
-            encode=refund_result_to_dict,
-            decode=refund_result_from_dict,
+            encode=self.replays.refund_result_to_dict,
+            decode=self.replays.refund_result_from_dict,
         )
 
     # --- reads ----------------------------------------------------------------------

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from switchyard_kit import Database, utc_now
+from switchyard_kit import utc_now
 
-from payment_service.adapters.reconciliation import check_snapshot
-from payment_service.adapters.unit_of_work import PaymentUnitOfWork
+from payment_service.service_layer.ports import LedgerAudit, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class Violation:
         return f"{self.check}: {self.description}; e.g. {', '.join(self.samples[:5])}"
 
 
-def reconcile(database: Database) -> list[Violation]:
+def reconcile(audit: LedgerAudit) -> list[Violation]:
     """Every broken ledger invariant (empty when the books are right):
 
     - the ledger sums to zero per currency, and each transaction does;
@@ -33,17 +32,19 @@ def reconcile(database: Database) -> list[Violation]:
       refund is booked exactly once, failed payments never;
     - every succeeded payment, refund and top-up has exactly one outbox event.
     """
-    return [Violation(*failure) for failure in check_snapshot(database)]
+    return [Violation(*failure) for failure in audit.failures()]
 
 
 def cleanup_idempotency_keys(
-    database: Database, batch_size: int = 1000, clock: Callable[[], datetime] = utc_now
+    uow_factory: Callable[[], UnitOfWork],
+    batch_size: int = 1000,
+    clock: Callable[[], datetime] = utc_now,
 ) -> int:
     """Delete expired idempotency keys in small transactions; how many went."""
     total = 0
     now = clock()
     while True:
-        with PaymentUnitOfWork(database) as uow:
+        with uow_factory() as uow:
             deleted = uow.payments.delete_expired_keys(now, batch_size)
             uow.commit()
         total += deleted

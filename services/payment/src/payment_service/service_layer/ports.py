@@ -1,21 +1,25 @@
-"""What the use cases need from storage, as interfaces.
+"""What the use cases need from storage, as interfaces: the unit of work and its
+store, the codec of what an idempotency key replays, and the ledger audit.
 
-`adapters/repository.py` and `adapters/unit_of_work.py` implement them on
-SQLAlchemy (PostgreSQL, SQLite); unit tests implement them with small fakes.
+`adapters/repository.py` and `adapters/unit_of_work.py` implement the storage
+on SQLAlchemy (PostgreSQL, SQLite), `adapters/replay_codec.py` the codec,
+`adapters/reconciliation.py` the audit; unit tests implement them with small
+fakes. The composition root (`entrypoints/app.py`) hands the adapters in.
 A lock wait that runs out in a write transaction comes out of them as a
 domain error (ABORTED), never as a driver error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from switchyard_kit import Transaction
 
 from payment_service.domain.idempotency import KeyClaim, Outcome, StoredKey
 from payment_service.domain.ledger import Account, LedgerTransaction
-from payment_service.domain.model import DomainEvent, Payment, Refund, TopUp
+from payment_service.domain.model import DomainEvent, Payment, Refund, RefundResult, TopUp
 
 
 class PaymentStore(Protocol):
@@ -28,6 +32,10 @@ class PaymentStore(Protocol):
     def take_over_key(self, claim: KeyClaim, *, lock_timeout_seconds: float) -> None: ...
 
     def store_outcome(self, user_id: str, key: str, outcome: Outcome) -> None: ...
+
+    def delete_expired_keys(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` keys expired at `now`; how many went."""
+        ...
 
     def ensure_account(self, account: Account, now: datetime) -> None: ...
 
@@ -74,3 +82,28 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def payments(self) -> PaymentStore: ...
+
+
+class ReplayCodec(Protocol):
+    """The results of the writes as the plain dicts an idempotency key stores and
+    replays. Stored results outlive a deploy: decoding reads older versions."""
+
+    def payment_to_dict(self, payment: Payment) -> dict[str, Any]: ...
+
+    def payment_from_dict(self, data: dict[str, Any]) -> Payment: ...
+
+    def top_up_to_dict(self, top_up: TopUp) -> dict[str, Any]: ...
+
+    def top_up_from_dict(self, data: dict[str, Any]) -> TopUp: ...
+
+    def refund_result_to_dict(self, result: RefundResult) -> dict[str, Any]: ...
+
+    def refund_result_from_dict(self, data: dict[str, Any]) -> RefundResult: ...
+
+
+class LedgerAudit(Protocol):
+    """Re-derives the ledger invariants from storage."""
+
+    def failures(self) -> Sequence[tuple[str, str, list[str]]]:
+        """(check, description, sample of offending rows) per broken invariant."""
+        ...

@@ -9,7 +9,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from profile_service.adapters.orm import profiles
+from profile_service.adapters.tables import profiles
 from profile_service.domain.model import Profile
 from profile_service.service_layer.ports import DuplicateProfile
 

@@ -1,4 +1,4 @@
-"""The profile unit of work on SQLAlchemy (service_layer.unit_of_work's protocols)."""
+"""The profile unit of work on SQLAlchemy (the protocols in service_layer.ports)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from sqlalchemy.orm import Session
 from switchyard_kit import Database, SqlAlchemyUnitOfWork
 
 from profile_service.adapters.repository import SqlAlchemyProfileRepository
-from profile_service.service_layer.ports import ProfileRepository
-from profile_service.service_layer.unit_of_work import AbstractUnitOfWork, UnitOfWorkFactory
+from profile_service.service_layer.ports import (
+    AbstractUnitOfWork,
+    ProfileRepository,
+    UnitOfWorkFactory,
+)
 
 
 class SqlAlchemyProfileUnitOfWork(SqlAlchemyUnitOfWork):

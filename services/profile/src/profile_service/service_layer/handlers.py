@@ -26,8 +26,11 @@ from profile_service.domain.model import (
     parse_update,
     parse_user_id,
 )
-from profile_service.service_layer.ports import CachedProfiles, DuplicateProfile
-from profile_service.service_layer.unit_of_work import UnitOfWorkFactory
+from profile_service.service_layer.ports import (
+    CachedProfiles,
+    DuplicateProfile,
+    UnitOfWorkFactory,
+)
 
 logger = logging.getLogger("profile.handlers")
 

@@ -1,9 +1,13 @@
-"""What the profile service layer needs from storage and cache; adapters implement
-these (adapters.repository, adapters.cache), the unit tests fake them."""
+"""What the profile service layer needs from storage and cache: the unit of work
+and the repository in it, and the profile cache. Adapters implement these
+(adapters.unit_of_work, adapters.repository, adapters.cache); the unit tests
+fake them."""
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from switchyard_kit import Transaction
 
 from profile_service.domain.model import Profile
 
@@ -40,3 +44,16 @@ class CachedProfiles(Protocol):
     def put(self, profile: Profile) -> None: ...
 
     def invalidate(self, user_id: str) -> None: ...
+
+
+class AbstractUnitOfWork(Transaction, Protocol):
+    """One business transaction on the primary, or a read on the replica:
+    `with uow: ...; uow.commit()`; leaving without commit rolls back."""
+
+    profiles: ProfileRepository
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a unit of work; `read_only=True` may read a replica and never commits."""
+
+    def __call__(self, *, read_only: bool = False) -> AbstractUnitOfWork: ...

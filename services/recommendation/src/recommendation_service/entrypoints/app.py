@@ -1,10 +1,10 @@
-"""Wiring: settings -> database, cache, handlers -> the gRPC service and the worker."""
+"""The composition root: settings -> database, cache, handlers -> the gRPC service
+and the worker's consumer. The only module that builds adapters."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +12,13 @@ import grpc
 from sqlalchemy.engine import make_url
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
-from switchyard_kit import Cache, Database, GrpcService, Heartbeat, build_cache, utc_now
+from switchyard_kit import Cache, Database, GrpcService, build_cache, utc_now
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from recommendation_service.adapters.cache import CachedRecommendations
-from recommendation_service.adapters.events import decode
 from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork, SqlReadUnitOfWork
 from recommendation_service.config import RecommendationSettings
+from recommendation_service.entrypoints.events import event_handler
 from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, RecommendationServicer
 from recommendation_service.service_layer.handlers import (
     ModelUpdates,
@@ -52,27 +52,6 @@ def cache_from(
     )
 
 
-def event_handler(updates: ModelUpdates) -> Callable[[events_pb2.Event], None]:
-    """The handler both delivery paths run: decode, then apply once per event id.
-
-    Event types this service does not learn from (top-ups) are acknowledged
-    and ignored; a malformed event raises, so it is retried and then
-    dead-lettered by the consumer.
-    """
-
-    def handle(event: events_pb2.Event) -> None:
-        decoded = decode(event)
-        if decoded is None:
-            return
-        outcome = updates.apply(event.id, decoded)
-        logger.debug(
-            "event applied" if outcome.applied else "duplicate event skipped",
-            extra={"event_id": event.id, "event_type": event.type},
-        )
-
-    return handle
-
-
 def _dead_letter_recorder(database: Database) -> Callable[[events_pb2.Event, str], None]:
     """Broker-less path: keep what was given up on in the dead_letters table."""
 
@@ -91,17 +70,26 @@ def _dead_letter_recorder(database: Database) -> Callable[[events_pb2.Event, str
     return record
 
 
-def grpc_service(
+def handlers_from(
     database: Database, settings: RecommendationSettings, cache: Cache | None = None
-) -> GrpcService:
-    """What `serve` runs: RecommendationService plus the EventSinkService delivery
-    endpoint (payment's relay calls it when there is no Redis)."""
+) -> tuple[RecommendationQueries, ModelUpdates]:
+    """The read side (the gRPC queries) and the write side (event updates), sharing
+    one cache of lists."""
     recommendations = cache_from(settings, cache)
     parameters = settings.model_parameters
     queries = RecommendationQueries(
         lambda: SqlReadUnitOfWork(database), recommendations, parameters
     )
     updates = ModelUpdates(lambda: SqlModelUnitOfWork(database), recommendations, parameters)
+    return queries, updates
+
+
+def grpc_service(
+    database: Database, settings: RecommendationSettings, cache: Cache | None = None
+) -> GrpcService:
+    """What `serve` runs: RecommendationService plus the EventSinkService delivery
+    endpoint (payment's relay calls it when there is no Redis)."""
+    queries, updates = handlers_from(database, settings, cache)
     servicer = RecommendationServicer(queries)
     sink = EventSinkServicer(
         event_handler(updates),
@@ -128,9 +116,7 @@ def consumer_from(
     """The worker's consumer: RECOMMENDATION_PAYMENTS_STREAM, group RECOMMENDATION_WORKER_GROUP."""
     if not settings.redis_url:
         raise ValueError("the worker reads Redis Streams: REDIS_URL must be set")
-    updates = ModelUpdates(
-        lambda: SqlModelUnitOfWork(database), cache_from(settings, cache), settings.model_parameters
-    )
+    _, updates = handlers_from(database, settings, cache)
     return EventConsumer(
         settings.redis_url,
         settings.payments_stream,
@@ -143,17 +129,3 @@ def consumer_from(
         batch_size=settings.worker_batch_size,
         start_id=settings.worker_start_id,
     )
-
-
-def run_worker(
-    consumer: EventConsumer, stop: threading.Event, heartbeat: Heartbeat | None = None
-) -> None:
-    logger.info(
-        "worker consuming",
-        extra={"stream": consumer.stream, "group": consumer.group, "consumer": consumer.consumer},
-    )
-    try:
-        consumer.run(stop, heartbeat=heartbeat)
-    finally:
-        consumer.close()
-    logger.info("worker stopped")

@@ -1,4 +1,5 @@
-"""Wiring: settings -> database, cache, handlers, servicer -> a GrpcService."""
+"""The composition root: settings -> database, cache, handlers -> the gRPC service
+and the event worker's consumer. The only module that builds adapters."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import grpc
 from switchyard.events.v1 import events_pb2_grpc
 from switchyard.profile.v1 import profile_pb2_grpc
-from switchyard_kit import Cache, Database, GrpcService, build_cache, upgrade_database
+from switchyard_kit import Cache, Database, GrpcService, build_cache
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
 
 from profile_service.adapters.cache import ProfileCache
@@ -20,13 +21,12 @@ from profile_service.service_layer.handlers import ProfileHandlers
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def migrate(settings: ProfileSettings) -> None:
-    """Apply the alembic migrations to PROFILE_DATABASE_URL (the primary)."""
-    upgrade_database(settings.database_url, MIGRATIONS_DIR)
+def database_from(settings: ProfileSettings) -> Database:
+    return Database.for_service(settings)
 
 
-def build_handlers(
-    settings: ProfileSettings, database: Database, cache: Cache | None = None
+def handlers_from(
+    database: Database, settings: ProfileSettings, cache: Cache | None = None
 ) -> ProfileHandlers:
     profile_cache = ProfileCache(
         cache or build_cache("profile", settings.redis_url), settings.cache_ttl_seconds
@@ -34,8 +34,8 @@ def build_handlers(
     return ProfileHandlers(sqlalchemy_unit_of_work_factory(database), profile_cache)
 
 
-def build_service(
-    settings: ProfileSettings, *, database: Database | None = None, cache: Cache | None = None
+def grpc_service(
+    database: Database, settings: ProfileSettings, cache: Cache | None = None
 ) -> GrpcService:
     """The profile service ready for `switchyard_kit.serve` (or `RunningServer` in tests).
 
@@ -43,8 +43,7 @@ def build_service(
     delivers account events when there is no Redis (the broker-less path).
     Readiness follows the primary database; the cache is optional by design.
     """
-    database = database or Database.for_service(settings)
-    handlers = build_handlers(settings, database, cache)
+    handlers = handlers_from(database, settings, cache)
     servicer = ProfileServicer(handlers)
     sink = EventSinkServicer(user_registered_handler(handlers))
 
@@ -61,10 +60,10 @@ def build_service(
     )
 
 
-def build_consumer(
-    settings: ProfileSettings, handlers: ProfileHandlers, consumer_name: str
+def consumer_from(
+    database: Database, settings: ProfileSettings, consumer_name: str
 ) -> EventConsumer:
-    """The Redis consumer of stream "users" (group "profile") for the worker."""
+    """The worker's Redis consumer of stream "users" (group "profile")."""
     if not settings.redis_url:
         raise ValueError("the event worker needs REDIS_URL")
     return EventConsumer(
@@ -72,5 +71,5 @@ def build_consumer(
         settings.users_stream,
         group=CONSUMER_GROUP,
         consumer=consumer_name,
-        handler=user_registered_handler(handlers),
+        handler=user_registered_handler(handlers_from(database, settings)),
     )

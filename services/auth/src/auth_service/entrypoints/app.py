@@ -1,13 +1,17 @@
-"""Wiring: builds the auth use cases from settings with the real adapters."""
+"""The composition root: settings -> database, adapters, use cases -> the gRPC
+service and the outbox relay. The only module that builds adapters."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from switchyard_kit import Database, utc_now
+import grpc
+from switchyard.auth.v1 import auth_pb2_grpc
+from switchyard_kit import Database, GrpcService, utc_now
 from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
@@ -23,6 +27,7 @@ from auth_service.adapters.throttling import (
 from auth_service.adapters.unit_of_work import AuthUnitOfWork
 from auth_service.config import SECRET_VARIABLE, AuthSettings
 from auth_service.domain.tokens import TokenPolicy
+from auth_service.entrypoints.grpc_servicer import SERVICE_NAME, AuthServicer
 from auth_service.service_layer.handlers import AuthService
 from auth_service.service_layer.hashing_pool import BoundedHasher
 from auth_service.service_layer.keys import KeyRing
@@ -32,7 +37,7 @@ from auth_service.service_layer.throttle import LoginThrottle, ThrottlePolicy
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 AUTH_OUTBOX = SqlOutbox(outbox)
 
@@ -80,17 +85,21 @@ def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     )
 
 
-def build_application(
+def database_from(settings: AuthSettings) -> Database:
+    return Database.for_service(settings)
+
+
+def handlers_from(
+    database: Database,
     settings: AuthSettings,
     *,
     attempts: AttemptStore | None = None,
     revocation_publisher: RevocationPublisher | None = None,
 ) -> AuthApplication:
-    """The auth use cases on the configured database. Redis (REDIS_URL) holds
-    the login counters and the revoked-session set; without it, counters are
-    in-process and gateways poll ListRevokedSessions. `attempts` and
+    """The auth use cases on `database`. Redis (REDIS_URL) holds the login
+    counters and the revoked-session set; without it, counters are in-process
+    and gateways poll ListRevokedSessions. `attempts` and
     `revocation_publisher` replace those adapters (tests)."""
-    database = Database.for_service(settings)
 
     def uow_factory() -> AuthUnitOfWork:
         return AuthUnitOfWork(database, settings.users_stream)
@@ -187,4 +196,37 @@ def relay_from(database: Database, settings: AuthSettings) -> OutboxRelay:
         clock=utc_now,
         name="auth.relay",
         no_publisher_hint="REDIS_URL and AUTH_EVENT_SINKS are empty",
+    )
+
+
+def grpc_service(application: AuthApplication) -> GrpcService:
+    """What `switchyard_kit.serve` (or `RunningServer` in tests) runs.
+    Ready when the database answers. A background thread republishes
+    revocations Redis missed (see service_layer.revocations)."""
+    stop = threading.Event()
+    resync = threading.Thread(
+        target=application.revocations.run, args=(stop,), name="revocation-resync", daemon=True
+    )
+
+    def register(server: grpc.Server) -> None:
+        servicer = AuthServicer(
+            application.auth,
+            application.keys,
+            int(token_lifetime(application.settings).total_seconds()),
+        )
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
+        if application.settings.redis_url:
+            application.revocations.republish_all()
+        resync.start()
+
+    def on_stop() -> None:
+        stop.set()
+        application.close()
+
+    return GrpcService(
+        name="auth",
+        register=register,
+        service_names=[SERVICE_NAME],
+        is_ready=application.database.ping,
+        on_stop=on_stop,
     )
