@@ -22,7 +22,7 @@ $(TOOLS)/venv/bin/uv:
 	$(TOOLS)/venv/bin/pip install --quiet uv==0.13.8
 
 $(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml libs/dev/pyproject.toml services/*/pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
@@ -39,11 +39,15 @@ protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
+.PHONY: registry
+registry: install ## Rewrite the lists of services in skaffold.yaml and k8s/ from protos/switchyard/services.toml
+	$(PY) -m switchyard_dev.registry sync
+
 .PHONY: lint
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, duplicate code in services/, buf lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy -p switchyard_kit -p switchyard_dev -p gateway -p auth_service -p profile_service -p payment_service -p recommendation_service
+	$(VENV)/bin/mypy -m switchyard.services -p switchyard_kit -p switchyard_dev -p gateway $$($(PY) -m switchyard.services packages | sed 's/^/-p /')
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --ignore-imports=yes --ignore-signatures=yes --score=no $$(find services -name '*.py')
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint

@@ -1,6 +1,8 @@
 """`make image-check`: build every image with podman and run it the way Kubernetes will.
 
-For each artifact of skaffold.yaml: `podman build` with the local base image
+For each artifact of skaffold.yaml (the services' come from the registry,
+protos/switchyard/services.toml, and build services/Dockerfile with
+`--build-arg SERVICE=<name>`): `podman build` with the local base image
 (k8s/images/build-base.sh: no registry is reachable here), then run it
 read-only (a tmpfs on /tmp, as in the pods), as its numeric non-root user,
 with every capability dropped and no new privileges, on the host network
@@ -30,6 +32,7 @@ from pathlib import Path
 import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from switchyard.services import load_services
 
 ROOT = Path(__file__).resolve().parents[2]
 # podman in this sandbox: runc, and limits the default runtime's would exceed.
@@ -45,18 +48,16 @@ HARDENING = [
     "--network",
     "host",
 ]
-# Workers of a service image: the subcommands that must start and stay up.
-WORKERS = {
-    "auth": ["relay"],
-    "profile": ["worker"],
-    "payment": ["relay"],
-    "recommendation": ["worker"],
-}
+# The services, in start order (a service after those it calls), and their
+# workers (the subcommands that must start and stay up): the registry,
+# protos/switchyard/services.toml.
+REGISTRY = load_services()
+WORKERS = {s.name: [p.command for p in s.processes] for s in REGISTRY}
+NEEDS_REDIS = {(p.service, p.command) for s in REGISTRY for p in s.processes if p.needs_redis}
 # Event workers that consume Redis Streams; with no Redis on 127.0.0.1 they are
 # reported as skipped. A database of its own keeps the check's streams apart.
 REDIS_URL = os.environ.get("IMAGE_CHECK_REDIS_URL", "redis://127.0.0.1:6379/13")
-# Start order: a service after those it calls.
-ORDER = ["profile", "auth", "payment", "recommendation", "gateway"]
+ORDER = [*(s.name for s in REGISTRY), "gateway"]
 TAG = "check"
 RUN_ID = uuid.uuid4().hex[:8]
 
@@ -69,6 +70,7 @@ class Image:
     context: Path
     user: str = ""
     containers: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 def podman(
@@ -118,6 +120,7 @@ def images() -> list[Image]:
                 reference=f"localhost/switchyard/{name}:{TAG}",
                 dockerfile=context / artifact["docker"]["dockerfile"],
                 context=context,
+                build_args={k: str(v) for k, v in artifact["docker"].get("buildArgs", {}).items()},
             )
         )
     return sorted(found, key=lambda i: ORDER.index(i.name) if i.name in ORDER else len(ORDER))
@@ -137,6 +140,8 @@ def build(image: Image, base: str) -> float:
         "host",
         "--build-arg",
         f"BASE_IMAGE={base}",
+        # services/Dockerfile: SERVICE=<name>, as skaffold.yaml passes it.
+        *(a for key, value in image.build_args.items() for a in ("--build-arg", f"{key}={value}")),
         "-f",
         str(image.dockerfile),
         "-t",
@@ -285,7 +290,7 @@ def check_service(image: Image, ports: dict[str, int]) -> list[str]:
         raise RuntimeError(f"{image.name}: liveness is not SERVING")
     done = [f"{image.name}: migrate ok, SERVING on '' and 'liveness' at {target}"]
     for command in WORKERS.get(image.name, []):
-        if command == "worker" and "REDIS_URL" not in env:
+        if (image.name, command) in NEEDS_REDIS and "REDIS_URL" not in env:
             done.append(f"{image.name} {command}: skipped (no Redis at {REDIS_URL})")
             continue
         liveness = free_port()

@@ -74,10 +74,12 @@ def need(tool: str, apt_package: str | None = None) -> str:
 
 def dockerfiles() -> list[Path]:
     config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
-    return [
+    # Each once: the services' images share one template (services/Dockerfile).
+    paths = [
         ROOT / artifact.get("context", ".") / artifact["docker"]["dockerfile"]
         for artifact in config["build"]["artifacts"]
     ]
+    return list(dict.fromkeys(paths))
 
 
 def render(kubectl: str, out: Path) -> dict[str, list[dict[str, object]]]:

@@ -49,3 +49,12 @@ def objects(overlay: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def skaffold() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "skaffold.yaml").read_text()))
+
+
+def dockerfile_text(artifact: dict[str, Any]) -> str:
+    """The Dockerfile of a skaffold artifact with its build arguments filled in
+    (services/Dockerfile is one template for every service: SERVICE)."""
+    text = (ROOT / artifact["context"] / artifact["docker"]["dockerfile"]).read_text()
+    for name, value in artifact["docker"].get("buildArgs", {}).items():
+        text = text.replace(f"${{{name}}}", str(value))
+    return text

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy.conftest import dockerfile_text
+
 ROOT = Path(__file__).resolve().parents[2]
 DEV_PACKAGE = "switchyard-dev"
 
@@ -19,10 +21,10 @@ def _image_packages() -> list[object]:
     config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     found = []
     for artifact in config["build"]["artifacts"]:
-        dockerfile = ROOT / artifact["context"] / artifact["docker"]["dockerfile"]
-        package = re.search(r"--package (\S+)", dockerfile.read_text())
-        assert package, dockerfile
-        found.append(pytest.param(dockerfile, package.group(1), id=package.group(1)))
+        text = dockerfile_text(artifact)
+        package = re.search(r'--package "?([^\s"]+)', text)
+        assert package, artifact["image"]
+        found.append(pytest.param(text, package.group(1), id=package.group(1)))
     return found
 
 
@@ -41,12 +43,12 @@ def _closure(package: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("dockerfile", "package"), _image_packages())
-def test_no_image_installs_the_launcher(dockerfile: Path, package: str) -> None:
+def test_no_image_installs_the_launcher(dockerfile: str, package: str) -> None:
     closure = _closure(package)
     assert "switchyard-kit" in closure  # the walk does reach the workspace packages
     assert DEV_PACKAGE not in closure
     assert "pytest" not in closure  # the fixtures' plugin host stays out too
-    assert "libs/dev" not in dockerfile.read_text()
+    assert "libs/dev" not in dockerfile
 
 
 def test_the_launcher_is_a_dev_dependency_of_the_root_only() -> None:

@@ -10,7 +10,6 @@ import base64
 import importlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
-from deploy.conftest import K8S, ROOT
+from deploy.conftest import K8S, ROOT, dockerfile_text
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 APP_COMPONENTS = ("grpc-service", "gateway", "worker")
@@ -450,20 +449,22 @@ def test_skaffold_config(skaffold: dict[str, Any]) -> None:
     assert skaffold["portForward"][0]["resourceName"] == "gateway"
 
 
-def dockerfile_paths() -> list[Path]:
+def dockerfile_artifacts() -> list[Any]:
     config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
-    return [ROOT / a["context"] / a["docker"]["dockerfile"] for a in config["build"]["artifacts"]]
+    return [pytest.param(a, id=a["image"]) for a in config["build"]["artifacts"]]
 
 
-@pytest.mark.parametrize("dockerfile", dockerfile_paths(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_dockerfile_shape(dockerfile: Path) -> None:
-    text = dockerfile.read_text()
+@pytest.mark.parametrize("artifact", dockerfile_artifacts())
+def test_dockerfile_shape(artifact: dict[str, Any]) -> None:
+    text = dockerfile_text(artifact)
     stages = re.split(r"^FROM ", text, flags=re.MULTILINE)
     assert len(stages) == 3, "a build stage and a runtime stage"
     runtime = stages[2]
-    package = re.search(r"--package (\S+)", stages[1])
+    package = re.search(r'--package "?([^\s"]+)', stages[1])
     assert package, "dependencies come from uv.lock for this package only"
-    pyproject = (dockerfile.parent / "pyproject.toml").read_text()
+    image = artifact["image"].split("/")[-1]
+    folder = ROOT / ("gateway" if image == "gateway" else f"services/{image}")
+    pyproject = (folder / "pyproject.toml").read_text()
     assert f'name = "{package.group(1)}"' in pyproject
     assert "uv sync --frozen --no-dev" in stages[1]
     assert "protos/generate.py" in stages[1]

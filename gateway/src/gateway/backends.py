@@ -1,21 +1,20 @@
-"""The backends the gateway exposes: one entry per service.
+"""The backends the gateway exposes: one per service of the registry.
 
-Adding a service to the public API is one line in BACKENDS (its name, whose
-`<NAME>_TARGET` setting holds the address, and its service descriptor) plus
-that setting; every RPC of the service with a `google.api.http` option then
-becomes a route with no other gateway code.
+The registry (switchyard/services.toml, read with `switchyard.services`) names
+each service's gRPC service and generated module; its `<NAME>_TARGET` setting
+holds the address. Every RPC of a service with a `google.api.http` option then
+becomes a route with no gateway code: adding a service to the public API is
+adding its registry entry.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from google.protobuf import descriptor
-from switchyard.auth.v1 import auth_pb2
-from switchyard.payment.v1 import payment_pb2
-from switchyard.profile.v1 import profile_pb2
-from switchyard.recommendation.v1 import recommendation_pb2
+from switchyard.services import ServiceEntry, load_services
 from switchyard_kit import Backend
 
 from gateway.settings import GatewaySettings
@@ -29,17 +28,24 @@ class BackendSpec:
     service: descriptor.ServiceDescriptor
 
 
-AUTH = BackendSpec("auth", auth_pb2.DESCRIPTOR.services_by_name["AuthService"])
-PROFILE = BackendSpec("profile", profile_pb2.DESCRIPTOR.services_by_name["ProfileService"])
+def backend_spec(entry: ServiceEntry) -> BackendSpec:
+    """The spec of a registry entry: its service descriptor, from its generated module."""
+    module = importlib.import_module(entry.proto_module)
+    file: descriptor.FileDescriptor = module.DESCRIPTOR
+    service = file.services_by_name.get(entry.grpc_service_name)
+    if service is None or service.full_name != entry.grpc_service:
+        raise LookupError(f"{entry.proto_module} defines no service {entry.grpc_service}")
+    return BackendSpec(entry.name, service)
 
-PAYMENT = BackendSpec("payment", payment_pb2.DESCRIPTOR.services_by_name["PaymentService"])
 
-RECOMMENDATION = BackendSpec(
-    "recommendation",
-    recommendation_pb2.DESCRIPTOR.services_by_name["RecommendationService"],
-)
+BACKENDS: tuple[BackendSpec, ...] = tuple(backend_spec(entry) for entry in load_services())
+_BY_NAME = {spec.name: spec for spec in BACKENDS}
 
-BACKENDS: tuple[BackendSpec, ...] = (AUTH, PROFILE, PAYMENT, RECOMMENDATION)
+# By name, for the tests that start a few backends of their own.
+AUTH = _BY_NAME["auth"]
+PROFILE = _BY_NAME["profile"]
+PAYMENT = _BY_NAME["payment"]
+RECOMMENDATION = _BY_NAME["recommendation"]
 
 
 def build_backends(

@@ -7,6 +7,7 @@ import ipaddress
 from limits import parse_many
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import SettingsConfigDict
+from switchyard.services import load_services
 from switchyard_kit import CommonSettings, load_settings
 
 DEFAULT_ISSUER = "switchyard-auth"
@@ -71,19 +72,16 @@ class GatewaySettings(CommonSettings):
     token_audience: str = Field(
         default=DEFAULT_AUDIENCE, validation_alias=AliasChoices("AUTH_TOKEN_AUDIENCE")
     )
-    # Backends: a name gRPC resolves (host:port or dns:///name:port).
-    auth_target: str = Field(
-        default="127.0.0.1:50051", validation_alias=AliasChoices("AUTH_TARGET")
-    )
-    profile_target: str = Field(
-        default="127.0.0.1:50052", validation_alias=AliasChoices("PROFILE_TARGET")
-    )
-    payment_target: str = Field(
-        default="127.0.0.1:50053", validation_alias=AliasChoices("PAYMENT_TARGET")
-    )
-    recommendation_target: str = Field(
-        default="127.0.0.1:50054", validation_alias=AliasChoices("RECOMMENDATION_TARGET")
-    )
+    # Backends: `<name>_target`, read from <NAME>_TARGET, for each service of
+    # the registry (switchyard/services.toml), default 127.0.0.1:<its port>: a
+    # name gRPC resolves (host:port or dns:///name:port). backend_target() reads them.
+    for _service in load_services():
+        __annotations__[f"{_service.name}_target"] = "str"
+        vars()[f"{_service.name}_target"] = Field(
+            default=f"127.0.0.1:{_service.port}",
+            validation_alias=AliasChoices(f"{_service.prefix}_TARGET"),
+        )
+    del _service
 
     # Prometheus /metrics on a port of its own (0: not served), bound to
     # GATEWAY_HOST; the public port answers 404 on /metrics.

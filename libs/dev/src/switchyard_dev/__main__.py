@@ -7,7 +7,7 @@ import sys
 import threading
 from types import FrameType
 
-from switchyard_dev.launcher import SERVICES, Platform, PlatformConfig, platform_components
+from switchyard_dev.launcher import Platform, PlatformConfig, platform_components
 from switchyard_dev.supervisor import Supervisor
 
 
@@ -21,7 +21,7 @@ def _banner(config: PlatformConfig, supervisor: Supervisor) -> str:
         + "".join(
             f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
             for name, port in config.metrics_ports.items()
-            if port and (name in SERVICES or name in ("gateway", "relay"))
+            if port
         )
         + f"  health         {gateway}/healthz  {gateway}/readyz\n"
         + "".join(

@@ -28,49 +28,36 @@ from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from switchyard.services import load_services
 from switchyard_kit import LIVENESS_PATH
 
-DEFAULT_PORTS = {
-    "auth": 50051,
-    "profile": 50052,
-    "payment": 50053,
-    "recommendation": 50054,
-    "gateway": 8080,
-}
-# Prometheus ports of each service's /metrics (and the payment relay's), so
+# Every service, its ports and its extra processes: the registry
+# (protos/switchyard/services.toml). The tables below are read from it.
+REGISTRY = load_services()
+GATEWAY_PORT = 8080
+# The gateway serves /metrics on this port only, never on the public one.
+GATEWAY_METRICS_PORT = 9150
+
+DEFAULT_PORTS = {**{s.name: s.port for s in REGISTRY}, "gateway": GATEWAY_PORT}
+# Prometheus ports of each service's /metrics (and its relays' and workers'), so
 # `make run` shows them all; `<NAME>_METRICS_PORT` overrides, 0 turns one off.
 DEFAULT_METRICS_PORTS = {
-    # The gateway serves /metrics on this port only, never on the public one.
-    "gateway": 9150,
-    "auth": 9151,
-    "profile": 9152,
-    "payment": 9153,
-    "recommendation": 9154,
-    "relay": 9155,
-    "recommendation-worker": 9156,
+    "gateway": GATEWAY_METRICS_PORT,
+    **{s.name: s.metrics_port for s in REGISTRY},
+    **{p.component: p.metrics_port for s in REGISTRY for p in s.processes if p.metrics_port},
 }
 # Each worker's and relay's liveness endpoint (/livez, its main loop's heartbeat),
 # which the supervisor probes; `<NAME>_LIVENESS_PORT` overrides.
-DEFAULT_LIVENESS_PORTS = {
-    "relay": 9161,
-    "auth-relay": 9162,
-    "profile-worker": 9163,
-    "recommendation-worker": 9164,
-}
+DEFAULT_LIVENESS_PORTS = {p.component: p.liveness_port for s in REGISTRY for p in s.processes}
 # The settings prefix each worker's process reads (it runs its service's package).
-WORKER_SERVICES = {
-    "relay": "payment",
-    "auth-relay": "auth",
-    "profile-worker": "profile",
-    "recommendation-worker": "recommendation",
-}
+WORKER_SERVICES = {p.component: p.service for s in REGISTRY for p in s.processes}
 # A stuck loop is reported after this many seconds without a turn (k8s uses the
 # services' default of 30 s; locally a hang shows sooner).
 LOCAL_LIVENESS_MAX_AGE_SECONDS = "10"
-# Services in start order: a service is started after those it calls.
-# recommendation comes before the payment relay (appended below): without Redis
-# the relay delivers payment events to recommendation's EventSinkService.
-SERVICES = ("profile", "auth", "payment", "recommendation")
+# Services in start order (the registry's): a service is started after those it
+# calls. Their relays and workers start after every service: without Redis a
+# relay delivers to the EventSinkService of its service's `event_sinks`.
+SERVICES = tuple(s.name for s in REGISTRY)
 
 
 @dataclass
@@ -103,7 +90,7 @@ class PlatformConfig:
             for name, default in DEFAULT_PORTS.items()
         }
         metrics_ports = {
-            name: int(environ.get(f"{name.upper()}_METRICS_PORT", default))
+            name: int(environ.get(f"{name.upper().replace('-', '_')}_METRICS_PORT", default))
             for name, default in DEFAULT_METRICS_PORTS.items()
         }
         liveness_ports = {
@@ -135,9 +122,12 @@ class PlatformConfig:
 def platform_components(config: PlatformConfig) -> list[Component]:
     """The processes `make run` starts, in start order."""
     env = config.base_env()
-    if "recommendation" in config.ports:
-        # The broker-less path: payment's relay calls recommendation's delivery RPC.
-        env.setdefault("PAYMENT_EVENT_SINKS", env["RECOMMENDATION_TARGET"])
+    for service in REGISTRY:
+        # The broker-less path: a relay calls its consumers' delivery RPC
+        # (e.g. payment's relay -> recommendation's EventSinkService).
+        sinks = [env[f"{s.upper()}_TARGET"] for s in service.event_sinks if s in config.ports]
+        if sinks:
+            env.setdefault(f"{service.prefix}_EVENT_SINKS", ",".join(sinks))
     components = [
         Component(
             name=name,
@@ -148,46 +138,27 @@ def platform_components(config: PlatformConfig) -> list[Component]:
         )
         for name in SERVICES
     ]
-    # The outbox relay: publishes payment events (Redis Streams with REDIS_URL;
-    # otherwise to PAYMENT_EVENT_SINKS, the consumers' delivery RPC).
-    components.append(
-        Component(
-            name="relay",
-            argv=[config.python, "-m", "payment_service", "relay"],
-            # The relay is a payment process with a metrics port of its own.
-            env={**env, "PAYMENT_METRICS_PORT": str(config.metrics_ports.get("relay", 0))},
-        )
+    # The relays (outbox -> Redis Streams with REDIS_URL, else -> the event
+    # sinks), then the stream consumers, which run only with REDIS_URL (without
+    # Redis the consuming service's server takes the deliveries itself).
+    processes = sorted(
+        (p for s in REGISTRY for p in s.processes), key=lambda process: process.needs_redis
     )
-    # Auth's outbox relay: UserRegistered events to Redis Streams with REDIS_URL,
-    # otherwise to the profile service's delivery RPC (AUTH_EVENT_SINKS, default
-    # PROFILE_TARGET). With Redis, the profile worker consumes them.
-    components.append(
+    components += [
         Component(
-            name="auth-relay",
-            argv=[config.python, "-m", "auth_service", "relay"],
-            env=env,
+            name=process.component,
+            argv=[config.python, "-m", f"{process.service}_service", process.command],
+            # A process with a metrics port of its own (0: none), not its server's.
+            env={
+                **env,
+                f"{process.service.upper()}_METRICS_PORT": str(
+                    config.metrics_ports.get(process.component, 0)
+                ),
+            },
         )
-    )
-    if env.get("REDIS_URL"):
-        components.append(
-            Component(
-                name="profile-worker",
-                argv=[config.python, "-m", "profile_service", "worker"],
-                env=env,
-            )
-        )
-    if env.get("REDIS_URL") and "recommendation" in config.ports:
-        # With Redis, payment events go to stream "payments"; this worker learns
-        # from them (consumer group RECOMMENDATION_WORKER_GROUP). Without Redis
-        # there is no worker: the recommendation server takes the deliveries.
-        worker_metrics = str(config.metrics_ports.get("recommendation-worker", 0))
-        components.append(
-            Component(
-                name="recommendation-worker",
-                argv=[config.python, "-m", "recommendation_service", "worker"],
-                env={**env, "RECOMMENDATION_METRICS_PORT": worker_metrics},
-            )
-        )
+        for process in processes
+        if env.get("REDIS_URL") or not process.needs_redis
+    ]
     for component in components:
         _watch_liveness(component, config)
     components.append(
