@@ -33,12 +33,8 @@ def database_from(settings: PaymentSettings) -> Database:
 
 def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
     return PaymentHandlers(
-<<<<<<< HEAD
         lambda: PaymentUnitOfWork(database, settings.events_stream),
-=======
-        lambda: PaymentUnitOfWork(database),
         JsonReplayCodec(),
->>>>>>> skeleton
         IdempotencySettings(
             ttl_hours=settings.idempotency_ttl_hours,
             wait_seconds=settings.idempotency_wait_seconds,
