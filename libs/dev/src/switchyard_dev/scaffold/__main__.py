@@ -1,4 +1,4 @@
-"""`python -m switchyard_dev.scaffold new|remove NAME` (the Makefile's new-service, remove-service)."""
+"""`python -m switchyard_dev.scaffold new|remove NAME` (make new-service, remove-service)."""
 
 import sys
 
