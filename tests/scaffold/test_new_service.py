@@ -33,6 +33,7 @@ sys.path.insert(0, "tests")
 from e2e.harness import AuthActions, start_platform
 
 name, tmp = sys.argv[1], Path(sys.argv[2])
+tmp.mkdir(parents=True)
 running = start_platform("embedded", tmp, None, None)
 try:
     with running.client() as api:
