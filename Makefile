@@ -43,6 +43,20 @@ $(BUF):
 registry: install ## Rewrite the lists of services in skaffold.yaml and k8s/ from protos/switchyard/services.toml
 	$(PY) -m switchyard_dev.registry sync
 
+.PHONY: new-service
+new-service: install ## Scaffold a working service from the skeleton: make new-service NAME=inventory
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
+	$(PY) -m switchyard_dev.scaffold new $(NAME)
+	$(UV) lock --quiet
+	$(MAKE) --no-print-directory registry protos
+
+.PHONY: remove-service
+remove-service: install ## Take out a service make new-service added: make remove-service NAME=inventory
+	@test -n "$(NAME)" || { echo "usage: make remove-service NAME=<name>" >&2; exit 2; }
+	$(PY) -m switchyard_dev.scaffold remove $(NAME)
+	$(UV) lock --quiet
+	$(MAKE) --no-print-directory registry protos
+
 .PHONY: lint
 lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contracts, duplicate code in services/, buf lint
 	$(VENV)/bin/ruff check .

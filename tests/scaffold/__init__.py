@@ -1,0 +1,1 @@
+"""make new-service / make remove-service in a copy of the repository."""
