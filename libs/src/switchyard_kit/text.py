@@ -52,3 +52,15 @@ def text_problem(value: str, *, multiline: bool = False) -> str | None:
         if category in _LINE_SEPARATORS and not multiline:
             return "must not contain control characters or line breaks"
     return None
+
+
+def normalize_line(value: str) -> str:
+    """`value` as stored: Unicode NFC, trimmed. One form for the same text, so
+    "é" typed as one code point or as "e" + combining accent is one name
+    (auth at signup and profile on every change store names this way).
+
+    Example::
+
+        normalize_line("  Cafe\\u0301 ")   # "Café" (one code point for é)
+    """
+    return unicodedata.normalize("NFC", value).strip()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from switchyard_kit.text import text_problem
+from switchyard_kit.text import normalize_line, text_problem
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,8 @@ def test_multiline_text_keeps_line_breaks_and_tabs_but_not_other_controls() -> N
     assert text_problem("line one\nline two\r\n\tindented", multiline=True) is None
     assert text_problem("nul\x00", multiline=True) is not None
     assert text_problem("override\u202e", multiline=True) is not None
+
+
+def test_a_line_is_stored_composed_and_trimmed() -> None:
+    assert normalize_line("  Rene\u0301e\n") == "Ren\u00e9e"
+    assert normalize_line("Ren\u00e9e") == "Ren\u00e9e"

@@ -32,9 +32,16 @@ def test_display_name(value: str, problem: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "stored"),
-    [("  Ada  ", "Ada"), ("\tAda\n", "Ada"), ("   ", ""), ("A d a", "A d a")],
+    [
+        ("  Ada  ", "Ada"),
+        ("\tAda\n", "Ada"),
+        ("   ", ""),
+        ("A d a", "A d a"),
+        # One form for the same text, as auth stores it at signup (NFC).
+        ("Rene\u0301e", "Ren\u00e9e"),
+    ],
 )
-def test_display_name_is_trimmed(raw: str, stored: str) -> None:
+def test_display_name_is_trimmed_and_composed(raw: str, stored: str) -> None:
     assert validation.normalize_display_name(raw) == stored
 
 

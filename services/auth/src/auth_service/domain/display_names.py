@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import unicodedata
-
-from switchyard_kit.text import text_problem
+from switchyard_kit.text import normalize_line, text_problem
 
 MAX_DISPLAY_NAME_LENGTH = 64
 
@@ -23,7 +21,7 @@ def normalize_display_name(raw: str) -> str:
 
         normalize_display_name("  Ann Lee ")   # "Ann Lee"
     """
-    name = unicodedata.normalize("NFC", raw).strip()
+    name = normalize_line(raw)
     if len(name) > MAX_DISPLAY_NAME_LENGTH:
         raise InvalidDisplayName(f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters")
     problem = text_problem(name)

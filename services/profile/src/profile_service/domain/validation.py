@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import langcodes
-from switchyard_kit.text import text_problem
+from switchyard_kit.text import normalize_line, text_problem
 
 DISPLAY_NAME_MAX = 64
 BIO_MAX = 500
@@ -58,7 +58,8 @@ def normalize_user_id(value: str) -> str:
 
 
 def normalize_display_name(value: str) -> str:
-    return value.strip()
+    """NFC and trimmed: the kit's one form, which auth stores at signup too."""
+    return normalize_line(value)
 
 
 def check_display_name(value: str) -> str | None:
