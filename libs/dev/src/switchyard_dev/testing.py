@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -23,6 +24,8 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+# Test databases dropped at once at the end of a session (connections of its own).
+DROP_CONCURRENCY = 8
 
 
 def running_in_ci() -> bool:
@@ -64,7 +67,9 @@ def postgres_admin_url() -> str:
 def create_postgres_database(postgres_admin_url: str) -> Iterator[Callable[[str], str]]:
     """A factory: `create_postgres_database("auth")` makes an empty database
     named `test_auth_<random>` and returns its URL; all are dropped at the end."""
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        postgres_admin_url, isolation_level="AUTOCOMMIT", pool_size=DROP_CONCURRENCY
+    )
     created: list[str] = []
 
     def create(label: str) -> str:
@@ -75,9 +80,16 @@ def create_postgres_database(postgres_admin_url: str) -> Iterator[Callable[[str]
         return make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
 
     yield create
-    with admin.connect() as connection:
-        for name in created:
+
+    def drop(name: str) -> None:
+        with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    # Side by side: each DROP DATABASE waits for a checkpoint (~2 s on a busy
+    # machine), and drops in flight together share one. One after another, a
+    # session's hundred-odd databases took minutes.
+    with ThreadPoolExecutor(max_workers=DROP_CONCURRENCY) as pool:
+        list(pool.map(drop, created))
     admin.dispose()
 
 
