@@ -102,4 +102,4 @@ bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=-
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
 	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
-	find protos/switchyard -name '*_pb2*.py*' -delete
+	find protos/switchyard -name '*_pb2*.py*' -delete -o -name descriptors.binpb -delete

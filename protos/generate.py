@@ -2,7 +2,9 @@
 
 Run by `make protos`. Output lands beside the .proto files (ignored by git), so
 the folder path is the import path: switchyard/auth/v1/auth.proto becomes
-`switchyard.auth.v1.auth_pb2`. googleapis protos come from the installed
+`switchyard.auth.v1.auth_pb2`. Beside them, switchyard/descriptors.binpb: a
+FileDescriptorSet of every file with its source info (the proto comments,
+which generated modules drop), read by the gateway for its OpenAPI document. googleapis protos come from the installed
 googleapis-common-protos wheel, well-known types from grpcio-tools.
 """
 
@@ -20,6 +22,7 @@ from grpc_tools import protoc
 
 PROTOS_ROOT = Path(__file__).resolve().parent
 PACKAGE_ROOT = PROTOS_ROOT / "switchyard"
+DESCRIPTOR_SET = "descriptors.binpb"
 
 
 def _plugin(name: str) -> str:
@@ -32,6 +35,7 @@ def _plugin(name: str) -> str:
 
 def _swap_in(staging: Path) -> None:
     fresh = {path.relative_to(staging) for path in staging.rglob("*_pb2*.py*")}
+    fresh.add(Path("switchyard") / DESCRIPTOR_SET)
     for path in fresh:
         target = PACKAGE_ROOT.parent / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -59,8 +63,12 @@ def main() -> int:
         f"--grpc_python_out={staging}",
         f"--mypy_out=quiet:{staging}",
         f"--mypy_grpc_out=quiet:{staging}",
+        "--include_source_info",
+        "--include_imports",
+        f"--descriptor_set_out={staging / 'switchyard' / DESCRIPTOR_SET}",
         *proto_files,
     ]
+    (staging / "switchyard").mkdir()
     try:
         if protoc.main(args) != 0:
             return 1
