@@ -36,6 +36,10 @@ lock: | $(UV) ## Re-resolve uv.lock after changing a pyproject.toml
 protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
 	$(PY) protos/generate.py > /dev/null
 
+.PHONY: openapi
+openapi: install ## Write the OpenAPI document the gateway serves to gateway/openapi.json (committed)
+	$(PY) -m gateway.contract write
+
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
