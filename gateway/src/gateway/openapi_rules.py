@@ -17,11 +17,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from buf.validate import validate_pb2
 from google.api import field_behavior_pb2
-from google.protobuf import descriptor, descriptor_pool, message
+from google.protobuf import descriptor
 
 FD = descriptor.FieldDescriptor
-_RULES_EXTENSION = "buf.validate.field"
 _FORMATS = {
     "email": "email",
     "uri": "uri",
@@ -45,9 +45,8 @@ _NUMERIC_RULES = {
     "sfixed32",
     "sfixed64",
 }
-# FieldRules.ignore values that let a zero value through (protovalidate 0.x
-# called the first IGNORE_IF_UNPOPULATED, 1.x IGNORE_IF_ZERO_VALUE).
-_IGNORE_ZERO = {1, 3}
+# FieldRules.ignore values that let a zero value through.
+_IGNORE_ZERO = {validate_pb2.IGNORE_IF_ZERO_VALUE, validate_pb2.IGNORE_ALWAYS}
 _POSIX_CLASSES = {
     "alpha": "A-Za-z",
     "digit": "0-9",
@@ -60,16 +59,12 @@ _POSIX_CLASSES = {
 }
 
 
-def field_rules(field: descriptor.FieldDescriptor) -> Any | None:
+def field_rules(field: descriptor.FieldDescriptor) -> validate_pb2.FieldRules | None:
     """The field's `(buf.validate.field)` FieldRules, or None when it has none."""
-    try:
-        extension = descriptor_pool.Default().FindExtensionByName(_RULES_EXTENSION)
-    except KeyError:  # no proto imports buf/validate/validate.proto
-        return None
     options = field.GetOptions()
-    if not options.HasExtension(extension):
+    if not options.HasExtension(validate_pb2.field):
         return None
-    return options.Extensions[extension]
+    return options.Extensions[validate_pb2.field]
 
 
 def behaviors(field: descriptor.FieldDescriptor) -> set[str]:
@@ -97,7 +92,7 @@ def _scalar(value: Any) -> Any:
     return float(value) if isinstance(value, float) else value
 
 
-def _numeric(rules: message.Message, keywords: dict[str, Any], notes: list[str]) -> None:
+def _numeric(rules: Any, keywords: dict[str, Any], notes: list[str]) -> None:
     less = rules.WhichOneof("less_than")
     greater = rules.WhichOneof("greater_than")
     upper = getattr(rules, less) if less else None
@@ -118,7 +113,7 @@ def _numeric(rules: message.Message, keywords: dict[str, Any], notes: list[str])
         keywords["not"] = {"enum": [_scalar(v) for v in rules.not_in]}
 
 
-def _string(rules: message.Message, keywords: dict[str, Any], notes: list[str]) -> None:
+def _string(rules: validate_pb2.StringRules, keywords: dict[str, Any], notes: list[str]) -> None:
     if rules.HasField("len"):
         keywords["minLength"] = keywords["maxLength"] = rules.len
     if rules.HasField("min_len"):
@@ -143,7 +138,9 @@ def _string(rules: message.Message, keywords: dict[str, Any], notes: list[str]) 
         notes.append(f"a valid {well_known.replace('_', ' ')}")
 
 
-def _string_patterns(rules: message.Message, keywords: dict[str, Any], notes: list[str]) -> None:
+def _string_patterns(
+    rules: validate_pb2.StringRules, keywords: dict[str, Any], notes: list[str]
+) -> None:
     """pattern, prefix, suffix and contains as ECMA patterns (allOf when several)."""
     patterns: list[str] = []
     if rules.HasField("pattern"):
@@ -165,7 +162,7 @@ def _string_patterns(rules: message.Message, keywords: dict[str, Any], notes: li
 
 
 def _enum(
-    rules: message.Message,
+    rules: validate_pb2.EnumRules,
     enum: descriptor.EnumDescriptor,
     keywords: dict[str, Any],
 ) -> None:
@@ -182,7 +179,7 @@ def _enum(
         keywords["enum"] = [v.name for v in allowed]
 
 
-def _repeated(rules: message.Message, keywords: dict[str, Any]) -> None:
+def _repeated(rules: validate_pb2.RepeatedRules, keywords: dict[str, Any]) -> None:
     if rules.HasField("min_items"):
         keywords["minItems"] = rules.min_items
     if rules.HasField("max_items"):
@@ -191,20 +188,20 @@ def _repeated(rules: message.Message, keywords: dict[str, Any]) -> None:
         keywords["uniqueItems"] = True
 
 
-def _map(rules: message.Message, keywords: dict[str, Any]) -> None:
+def _map(rules: validate_pb2.MapRules, keywords: dict[str, Any]) -> None:
     if rules.HasField("min_pairs"):
         keywords["minProperties"] = rules.min_pairs
     if rules.HasField("max_pairs"):
         keywords["maxProperties"] = rules.max_pairs
 
 
-def _examples(rules: message.Message) -> list[Any]:
+def _examples(rules: Any) -> list[Any]:
     examples = getattr(rules, "example", None)
     return [_scalar(v) for v in examples] if examples is not None else []
 
 
 def value_keywords(
-    rules: message.Message | None,
+    rules: validate_pb2.FieldRules | None,
     kind: str,
     enum: descriptor.EnumDescriptor | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
@@ -230,7 +227,7 @@ def value_keywords(
     return keywords, notes
 
 
-def container_keywords(rules: message.Message | None, kind: str) -> dict[str, Any]:
+def container_keywords(rules: validate_pb2.FieldRules | None, kind: str) -> dict[str, Any]:
     """minItems/maxItems (repeated) or minProperties/maxProperties (map) of a field."""
     keywords: dict[str, Any] = {}
     if rules is None or rules.WhichOneof("type") != kind:
@@ -239,7 +236,7 @@ def container_keywords(rules: message.Message | None, kind: str) -> dict[str, An
     return keywords
 
 
-def item_rules(rules: message.Message | None, kind: str) -> message.Message | None:
+def item_rules(rules: validate_pb2.FieldRules | None, kind: str) -> validate_pb2.FieldRules | None:
     """The FieldRules of a repeated field's items or a map's values, or None."""
     if rules is None or rules.WhichOneof("type") != kind:
         return None
@@ -294,7 +291,7 @@ def _zero_allowed(keywords: dict[str, Any], zero: Any) -> bool:
 
 def must_be_sent(
     field: descriptor.FieldDescriptor,
-    rules: message.Message | None,
+    rules: validate_pb2.FieldRules | None,
     keywords: dict[str, Any],
     zero: Any,
 ) -> bool:

@@ -67,7 +67,8 @@ def test_schemas_follow_the_messages(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     profile = schemas["switchyard.profile.v1.Profile"]["properties"]
     assert profile["create_time"]["format"] == "date-time"
-    assert profile["preferences"] == {"type": "object", "additionalProperties": {"type": "string"}}
+    assert profile["preferences"]["type"] == "object"
+    assert profile["preferences"]["additionalProperties"] == {"type": "string"}
     assert profile["display_name"]["type"] == "string"
     jwks = schemas["switchyard.auth.v1.GetJwksResponse"]["properties"]["keys"]
     assert jwks == {
