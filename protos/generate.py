@@ -9,6 +9,9 @@ here at the protovalidate release that the pinned `protovalidate` package
 bundles (see libs/pyproject.toml), and generated like ours into `buf.validate`:
 the generated switchyard modules import it, and readers of the annotations
 (the gateway's OpenAPI document) get the options as typed messages.
+Beside them, switchyard/descriptors.binpb: a FileDescriptorSet of every file
+with its source info (the proto comments, which generated modules drop), read
+by the gateway for its OpenAPI document.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from grpc_tools import protoc
 
 PROTOS_ROOT = Path(__file__).resolve().parent
 PACKAGE_ROOT = PROTOS_ROOT / "switchyard"
+DESCRIPTOR_SET = "descriptors.binpb"
 # Third-party protos vendored beside ours (not ours to lint): generated the same way.
 VENDORED_ROOT = PROTOS_ROOT / "buf"
 GENERATED_ROOTS = (PACKAGE_ROOT, VENDORED_ROOT)
@@ -40,6 +44,7 @@ def _plugin(name: str) -> str:
 
 def _swap_in(staging: Path) -> None:
     fresh = {path.relative_to(staging) for path in staging.rglob("*_pb2*.py*")}
+    fresh.add(Path("switchyard") / DESCRIPTOR_SET)
     for path in fresh:
         target = PROTOS_ROOT / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +75,12 @@ def main() -> int:
         f"--grpc_python_out={staging}",
         f"--mypy_out=quiet:{staging}",
         f"--mypy_grpc_out=quiet:{staging}",
+        "--include_source_info",
+        "--include_imports",
+        f"--descriptor_set_out={staging / 'switchyard' / DESCRIPTOR_SET}",
         *proto_files,
     ]
+    (staging / "switchyard").mkdir()
     try:
         if protoc.main(args) != 0:
             return 1
