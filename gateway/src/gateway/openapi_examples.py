@@ -30,6 +30,7 @@ _CANDIDATES = (
     "EUR",
     "en-GB",
     "ada",
+    "ada@example.com",
     "Ada Lovelace",
     "sku-1",
     "merchant-1",
