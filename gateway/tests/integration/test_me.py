@@ -39,11 +39,25 @@ class Profiles(profile_pb2_grpc.ProfileServiceServicer):
         )
 
 
+def _meet(rendezvous: threading.Barrier | None) -> bool:
+    """True once the other call is in its handler too (both in flight at once)."""
+    if rendezvous is None:
+        return False
+    try:
+        rendezvous.wait()
+    except threading.BrokenBarrierError:
+        return False
+    return True
+
+
 class Wallets(payment_pb2_grpc.PaymentServiceServicer):
     def __init__(self) -> None:
         self.delay = 0.0
+        self.rendezvous: threading.Barrier | None = None
+        self.met = False
 
     def GetWallet(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        self.met = _meet(self.rendezvous)
         time.sleep(self.delay)
         return payment_pb2.GetWalletResponse(
             wallet=payment_pb2.Wallet(
@@ -57,8 +71,11 @@ class Recommendations(recommendation_pb2_grpc.RecommendationServiceServicer):
         self.active = 0
         self.max_active = 0
         self.lock = threading.Lock()
+        self.rendezvous: threading.Barrier | None = None
+        self.met = False
 
     def GetRecommendations(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        self.met = _meet(self.rendezvous)
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
@@ -101,7 +118,11 @@ def doubles() -> Iterator[dict[str, Any]]:
             )
         ),
     }
-    yield {"targets": {n: t for n, (_s, t) in servers.items()}, "wallets": wallets}
+    yield {
+        "targets": {n: t for n, (_s, t) in servers.items()},
+        "wallets": wallets,
+        "recommendations": recommendations,
+    }
     for server, _target in servers.values():
         server.stop(0)
 
@@ -188,12 +209,15 @@ def test_the_parts_run_in_parallel(
     bearer: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    doubles["wallets"].delay = 0.2
+    # The wallet and recommendation doubles each wait in their handler for the
+    # other: they can only both get through if the calls are in flight at once
+    # (one after the other, the first waits out the barrier and gives up).
+    rendezvous = threading.Barrier(2, timeout=BUDGET_MS / 1000 - 0.1)
+    doubles["wallets"].rendezvous = doubles["recommendations"].rendezvous = rendezvous
     client = _app(doubles["targets"], jwks, monkeypatch)
-    started = time.monotonic()
     assert client.get("/v1/me", headers=bearer).status_code == 200
-    # Sequential would be at least 0.2 + 0.05 s; parallel is the slowest part.
-    assert time.monotonic() - started < 0.245
+    assert doubles["wallets"].met
+    assert doubles["recommendations"].met
 
 
 def test_no_token_is_401(
