@@ -36,6 +36,10 @@ lock: | $(UV) ## Re-resolve uv.lock after changing a pyproject.toml
 protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
 	$(PY) protos/generate.py > /dev/null
 
+.PHONY: openapi
+openapi: install ## Write the OpenAPI document the gateway serves to gateway/openapi.json (committed)
+	$(PY) -m gateway.contract write
+
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
 
@@ -102,4 +106,4 @@ bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=-
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
 	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
-	find protos/switchyard -name '*_pb2*.py*' -delete
+	find protos/switchyard -name '*_pb2*.py*' -delete -o -name descriptors.binpb -delete

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# buf over protos/ with the googleapis protos from the installed wheel, so no
-# registry is needed: `protos/buf.sh lint` or `protos/buf.sh breaking <git-ref>`.
+# buf over protos/ with the googleapis protos from the installed wheel and the
+# vendored protovalidate proto (protos/buf/validate), so no registry is needed:
+# `protos/buf.sh lint` or `protos/buf.sh breaking <git-ref>`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -10,10 +11,13 @@ googleapis="$("$python" -c 'import google.api.annotations_pb2 as m, pathlib; pri
 
 workdir="$(mktemp -d)"
 trap 'rm -rf "$workdir"' EXIT
-stage() {  # stage <protos dir> <dest>: our protos plus google/api, linted as one module
+stage() {  # stage <protos dir> <dest>: our protos plus google/api and buf/validate, linted as one module
   mkdir -p "$2/google/api"
   (cd "$1" && find switchyard -name '*.proto' -exec cp --parents {} "$2" \;)
-  cp "$googleapis"/google/api/{annotations,http}.proto "$2/google/api/"
+  # A ref from before the vendored copy has none: the current one serves both sides.
+  if [[ -d "$1/buf" ]]; then src="$1"; else src="$here"; fi
+  (cd "$src" && find buf -name '*.proto' -exec cp --parents {} "$2" \;)
+  cp "$googleapis"/google/api/{annotations,http,field_behavior}.proto "$2/google/api/"
   cp "$here/buf.yaml" "$2/buf.yaml"
 }
 

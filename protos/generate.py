@@ -2,8 +2,16 @@
 
 Run by `make protos`. Output lands beside the .proto files (ignored by git), so
 the folder path is the import path: switchyard/auth/v1/auth.proto becomes
-`switchyard.auth.v1.auth_pb2`. googleapis protos come from the installed
-googleapis-common-protos wheel, well-known types from grpcio-tools.
+`switchyard.auth.v1.auth_pb2`. googleapis protos (google/api/annotations.proto,
+field_behavior.proto) come from the installed googleapis-common-protos wheel,
+well-known types from grpcio-tools. buf/validate/validate.proto is vendored
+here at the protovalidate release that the pinned `protovalidate` package
+bundles (see libs/pyproject.toml), and generated like ours into `buf.validate`:
+the generated switchyard modules import it, and readers of the annotations
+(the gateway's OpenAPI document) get the options as typed messages.
+Beside them, switchyard/descriptors.binpb: a FileDescriptorSet of every file
+with its source info (the proto comments, which generated modules drop), read
+by the gateway for its OpenAPI document.
 """
 
 from __future__ import annotations
@@ -20,6 +28,10 @@ from grpc_tools import protoc
 
 PROTOS_ROOT = Path(__file__).resolve().parent
 PACKAGE_ROOT = PROTOS_ROOT / "switchyard"
+DESCRIPTOR_SET = "descriptors.binpb"
+# Third-party protos vendored beside ours (not ours to lint): generated the same way.
+VENDORED_ROOT = PROTOS_ROOT / "buf"
+GENERATED_ROOTS = (PACKAGE_ROOT, VENDORED_ROOT)
 
 
 def _plugin(name: str) -> str:
@@ -32,17 +44,21 @@ def _plugin(name: str) -> str:
 
 def _swap_in(staging: Path) -> None:
     fresh = {path.relative_to(staging) for path in staging.rglob("*_pb2*.py*")}
+    fresh.add(Path("switchyard") / DESCRIPTOR_SET)
     for path in fresh:
-        target = PACKAGE_ROOT.parent / path
+        target = PROTOS_ROOT / path
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / path, target)
-    for stale in PACKAGE_ROOT.rglob("*_pb2*.py*"):
-        if stale.relative_to(PACKAGE_ROOT.parent) not in fresh:
-            stale.unlink()
+    for root in GENERATED_ROOTS:
+        for stale in root.rglob("*_pb2*.py*"):
+            if stale.relative_to(PROTOS_ROOT) not in fresh:
+                stale.unlink()
 
 
 def main() -> int:
-    proto_files = sorted(str(p.relative_to(PROTOS_ROOT)) for p in PACKAGE_ROOT.rglob("*.proto"))
+    proto_files = sorted(
+        str(p.relative_to(PROTOS_ROOT)) for root in GENERATED_ROOTS for p in root.rglob("*.proto")
+    )
     googleapis_root = Path(annotations_pb2.__file__).resolve().parents[2]
     # Generated into a staging folder, then moved in file by file (os.replace is
     # atomic), so processes that import the code meanwhile never see it missing.
@@ -59,19 +75,24 @@ def main() -> int:
         f"--grpc_python_out={staging}",
         f"--mypy_out=quiet:{staging}",
         f"--mypy_grpc_out=quiet:{staging}",
+        "--include_source_info",
+        "--include_imports",
+        f"--descriptor_set_out={staging / 'switchyard' / DESCRIPTOR_SET}",
         *proto_files,
     ]
+    (staging / "switchyard").mkdir()
     try:
         if protoc.main(args) != 0:
             return 1
         _swap_in(staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    for folder in [PACKAGE_ROOT, *(p for p in PACKAGE_ROOT.rglob("*") if p.is_dir())]:
-        if folder.name != "__pycache__":
-            (folder / "__init__.py").touch()
-    (PACKAGE_ROOT / "py.typed").touch()
-    print(f"generated {len(proto_files)} proto files into {PACKAGE_ROOT}")
+    for root in GENERATED_ROOTS:
+        for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+            if folder.name != "__pycache__":
+                (folder / "__init__.py").touch()
+        (root / "py.typed").touch()
+    print(f"generated {len(proto_files)} proto files into {PROTOS_ROOT}")
     return 0
 
 

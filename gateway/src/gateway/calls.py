@@ -36,7 +36,10 @@ from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_SANE_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# 1 to 255 printable ASCII characters, no space (ECMA-262 too: the OpenAPI
+# document publishes this very pattern).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+_SANE_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _USER_AGENT_LIMIT = 256
 _JSON_TYPES = ("application/json", "application/problem+json")
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import jsonschema
 import openapi_spec_validator
 import pytest
 from gateway.backends import BACKENDS
+from gateway.calls import IDEMPOTENCY_KEY_PATTERN
+from gateway.contract import SPEC_FILE, public_spec, render
 from gateway.openapi import build_spec
+from gateway.proto_comments import proto_comments
 from gateway.transcoding import discover_routes
 
 
@@ -42,9 +47,8 @@ def test_paths_and_methods(spec: dict[str, Any]) -> None:
     }
     assert set(spec["paths"]["/v1/profiles/me"]) == {"get", "patch"}
     parameters = spec["paths"]["/v1/profiles/{user_id}"]["get"]["parameters"]
-    assert parameters == [
-        {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    ]
+    assert [(p["name"], p["in"], p["required"]) for p in parameters] == [("user_id", "path", True)]
+    assert parameters[0]["schema"]["type"] == "string"
 
 
 def test_security_is_bearer_except_public_routes(spec: dict[str, Any]) -> None:
@@ -62,9 +66,10 @@ def test_success_statuses(spec: dict[str, Any]) -> None:
 def test_schemas_follow_the_messages(spec: dict[str, Any]) -> None:
     schemas = spec["components"]["schemas"]
     profile = schemas["switchyard.profile.v1.Profile"]["properties"]
-    assert profile["create_time"] == {"type": "string", "format": "date-time"}
-    assert profile["preferences"] == {"type": "object", "additionalProperties": {"type": "string"}}
-    assert profile["display_name"] == {"type": "string"}
+    assert profile["create_time"]["format"] == "date-time"
+    assert profile["preferences"]["type"] == "object"
+    assert profile["preferences"]["additionalProperties"] == {"type": "string"}
+    assert profile["display_name"]["type"] == "string"
     jwks = schemas["switchyard.auth.v1.GetJwksResponse"]["properties"]["keys"]
     assert jwks == {
         "type": "array",
@@ -78,7 +83,8 @@ def test_field_masks_are_hidden(spec: dict[str, Any]) -> None:
     patch = spec["paths"]["/v1/profiles/me"]["patch"]
     assert "parameters" not in patch
     body = patch["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/switchyard.profile.v1.Profile"}
+    # The request variant of Profile: closed, where the response one is open.
+    assert body == {"$ref": "#/components/schemas/switchyard.profile.v1.ProfileInput"}
 
 
 def test_errors_are_problem_json(spec: dict[str, Any]) -> None:
@@ -88,3 +94,114 @@ def test_errors_are_problem_json(spec: dict[str, Any]) -> None:
     assert problem == {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
     }
+
+
+def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_summaries_and_descriptions_come_from_proto_comments(spec: dict[str, Any]) -> None:
+    wallet = spec["paths"]["/v1/wallet"]["get"]
+    assert wallet["summary"] == "The caller's balances, one per currency they have been funded in"
+    tags = {tag["name"]: tag for tag in spec["tags"]}
+    assert tags["PaymentService"]["description"].startswith("Wallets, payments and refunds")
+    line_item = spec["components"]["schemas"]["switchyard.payment.v1.LineItem"]
+    assert line_item["description"] == "One line of a payment."
+    assert line_item["properties"]["sku"]["description"].startswith("1 to 64 characters")
+
+
+def test_comments_are_read_by_full_name() -> None:
+    comments = proto_comments()
+    assert comments["switchyard.payment.v1.PaymentService.GetWallet"].startswith("The caller's")
+    assert "switchyard.payment.v1.CreatePaymentRequest.amount" in comments
+
+
+def test_every_status_a_route_can_answer_is_documented(spec: dict[str, Any]) -> None:
+    for _, _, operation in _operations(spec):
+        responses = operation["responses"]
+        for status in ("400", "401", "404", "429", "500", "503", "504"):
+            assert status in responses, operation["operationId"]
+    top_up = spec["paths"]["/v1/wallet/top-ups"]["post"]["responses"]
+    assert {"409", "413", "415", "422"} <= set(top_up)
+    jwks = spec["paths"]["/v1/auth/jwks"]["get"]["responses"]
+    assert not {"413", "415", "422"} & set(jwks)
+    for name, response in spec["components"]["responses"].items():
+        assert response["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }, name
+        assert "X-Request-Id" in response["headers"], name
+
+
+def test_retry_after_and_request_id_headers(spec: dict[str, Any]) -> None:
+    responses = spec["components"]["responses"]
+    assert "Retry-After" in responses["Problem429"]["headers"]
+    assert "Retry-After" in responses["Problem503"]["headers"]
+    assert "Retry-After" not in responses["Problem400"]["headers"]
+    ok = spec["paths"]["/v1/wallet"]["get"]["responses"]["200"]
+    assert ok["headers"]["X-Request-Id"] == {"$ref": "#/components/headers/X-Request-Id"}
+
+
+def test_idempotency_key_header_where_the_route_needs_it(spec: dict[str, Any]) -> None:
+    for path, method, operation in _operations(spec):
+        headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]
+        keyed = (path, method) in {
+            ("/v1/wallet/top-ups", "post"),
+            ("/v1/payments", "post"),
+            ("/v1/payments/{payment_id}/refunds", "post"),
+        }
+        assert [h["name"] for h in headers] == (["Idempotency-Key"] if keyed else []), path
+        if keyed:
+            assert headers[0]["required"] is True
+            assert headers[0]["schema"]["pattern"] == IDEMPOTENCY_KEY_PATTERN
+
+
+def test_responses_are_open_requests_closed(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    payment = schemas["switchyard.payment.v1.Payment"]
+    assert "additionalProperties" not in payment
+    # Every field without presence is always printed, so always there.
+    assert {"id", "amount", "currency", "items", "status"} <= set(payment["required"])
+    assert "create_time" not in payment["required"]
+    request = schemas["switchyard.payment.v1.TopUpWalletRequest"]
+    assert request["additionalProperties"] is False
+    assert schemas["switchyard.payment.v1.LineItemInput"]["additionalProperties"] is False
+
+
+def test_every_example_fits_its_schema(spec: dict[str, Any]) -> None:
+    registry_root = {"components": spec["components"]}
+    examples = 0
+    for _, _, operation in _operations(spec):
+        media: list[dict[str, Any]] = []
+        if "requestBody" in operation:
+            media.append(operation["requestBody"]["content"]["application/json"])
+        for response in operation["responses"].values():
+            media.extend(response.get("content", {}).values())
+        for item in media:
+            if "example" not in item:
+                continue
+            examples += 1
+            schema = {**item["schema"], **registry_root}
+            jsonschema.Draft202012Validator(
+                schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            ).validate(item["example"])
+    assert examples >= 25
+    for _, _, operation in _operations(spec):
+        if "requestBody" in operation:
+            assert "example" in operation["requestBody"]["content"]["application/json"], operation[
+                "operationId"
+            ]
+
+
+def test_the_committed_spec_is_the_generated_one() -> None:
+    committed = SPEC_FILE.read_text(encoding="utf-8") if SPEC_FILE.is_file() else ""
+    assert committed == render(public_spec()), (
+        f"{SPEC_FILE} differs from the spec the protos generate: run `make openapi`"
+    )
+
+
+def test_the_committed_spec_is_valid_openapi() -> None:
+    openapi_spec_validator.validate(json.loads(SPEC_FILE.read_text(encoding="utf-8")))
