@@ -147,6 +147,9 @@ class SchemaBuilder:
         if name not in self.schemas:
             self.schemas[name] = {}  # a placeholder stops recursion
             self.schemas[name] = self._object(message, (), request=request)
+            # Titles name the classes of generated clients: a request variant's
+            # must differ from its message's ("LineItemInput", not "LineItem").
+            self.schemas[name]["title"] = name.rsplit(".", 1)[-1]
         return _ref(name)
 
     def _object(

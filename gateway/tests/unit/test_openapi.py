@@ -171,6 +171,18 @@ def test_responses_are_open_requests_closed(spec: dict[str, Any]) -> None:
     assert schemas["switchyard.payment.v1.LineItemInput"]["additionalProperties"] is False
 
 
+def test_schema_titles_are_unique(spec: dict[str, Any]) -> None:
+    # Generated clients (libs/client) name their classes after the titles: a
+    # request variant titled like its message ("LineItem" twice) was dropped.
+    titles = [
+        schema["title"] for schema in spec["components"]["schemas"].values() if "title" in schema
+    ]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    assert spec["components"]["schemas"]["switchyard.payment.v1.LineItemInput"]["title"] == (
+        "LineItemInput"
+    )
+
+
 def test_every_example_fits_its_schema(spec: dict[str, Any]) -> None:
     registry_root = {"components": spec["components"]}
     examples = 0
