@@ -1,5 +1,7 @@
 """The server interceptor every service runs: ids in the log context, RED
-metrics per RPC, the inbound deadline for outgoing calls, and errors turned
+metrics per RPC, the inbound deadline for outgoing calls, every request
+checked against its proto's `buf.validate` rules before the handler runs
+(INVALID_ARGUMENT with field violations otherwise), and errors turned
 into statuses with details (domain errors as they say; a database that cannot
 be reached as UNAVAILABLE, so the caller sees 503, not 500)."""
 
@@ -19,6 +21,7 @@ from switchyard_kit._grpc_errors import to_rpc_status
 from switchyard_kit._logging import request_id_var, user_id_var
 from switchyard_kit._metadata import REQUEST_ID_KEY, USER_ID_KEY
 from switchyard_kit._metrics import GRPC_SERVER_HANDLED, GRPC_SERVER_LATENCY
+from switchyard_kit._validation import check_request
 
 logger = logging.getLogger("switchyard.rpc")
 
@@ -95,6 +98,7 @@ class ServiceInterceptor(_ServerInterceptor):
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
+                check_request(request)
                 return inner(request, context)
             except DomainError as error:
                 status = to_rpc_status(error, self.service)
