@@ -22,6 +22,7 @@ from switchyard_client.api.recommendation_service import (
 )
 from switchyard_client.models import (
     CreatePaymentRequest,
+    CreatePaymentRequestCurrency,
     GetRecommendationsResponse,
     LineItemInput,
     Payment,
@@ -33,6 +34,7 @@ from switchyard_client.models import (
     Tokens,
     TopUp,
     TopUpWalletRequest,
+    TopUpWalletRequestCurrency,
     Wallet,
 )
 from switchyard_client.types import Response
@@ -69,7 +71,7 @@ def sign_up(base_url: str) -> AuthenticatedClient:
 def top_up(client: AuthenticatedClient, amount: int) -> TopUp:
     answer = payment_service_top_up_wallet.sync_detailed(
         client=client,
-        body=TopUpWalletRequest(amount=amount, currency="EUR"),
+        body=TopUpWalletRequest(amount=amount, currency=TopUpWalletRequestCurrency.EUR),
         idempotency_key=f"top-up-{uuid.uuid4()}",
     )
     return parsed(answer, HTTPStatus.CREATED, TopUp)
@@ -79,7 +81,7 @@ def pay(client: AuthenticatedClient, items: dict[str, int]) -> Payment:
     lines = [LineItemInput(sku=sku, quantity=n, unit_amount=250) for sku, n in items.items()]
     body = CreatePaymentRequest(
         amount=sum(n * 250 for n in items.values()),
-        currency="EUR",
+        currency=CreatePaymentRequestCurrency.EUR,
         merchant_id="merchant-1",
         items=lines,
         description="through the typed client",
