@@ -11,6 +11,7 @@ from google.protobuf import descriptor
 from gateway.calls import IDEMPOTENCY_KEY_PATTERN
 from gateway.openapi_examples import example_of
 from gateway.openapi_examples import resolve as _resolve
+from gateway.openapi_links import add_links
 from gateway.openapi_rules import (
     behaviors,
     container_keywords,
@@ -519,7 +520,7 @@ def build_spec(
         "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
         "content": {"application/problem+json": {"schema": _ref("Problem")}},
     }
-    return {
+    spec: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": title,
@@ -545,3 +546,5 @@ def build_spec(
             },
         },
     }
+    add_links(spec)
+    return spec

@@ -217,3 +217,36 @@ def test_the_committed_spec_is_the_generated_one() -> None:
 
 def test_the_committed_spec_is_valid_openapi() -> None:
     openapi_spec_validator.validate(json.loads(SPEC_FILE.read_text(encoding="utf-8")))
+
+
+def test_links_chain_what_one_answer_lets_a_client_call_next(spec: dict[str, Any]) -> None:
+    # The stateful fuzzer (tests/e2e/test_fuzz.py) follows these.
+    def links(path: str, method: str, status: str) -> dict[str, Any]:
+        return dict(spec["paths"][path][method]["responses"][status].get("links", {}))
+
+    created = links("/v1/payments", "post", "201")
+    assert created["PaymentService_GetPayment"]["parameters"] == {
+        "payment_id": "$response.body#/id"
+    }
+    assert created["PaymentService_RefundPayment"]["parameters"] == {
+        "payment_id": "$response.body#/id"
+    }
+    signed_up = links("/v1/auth/signup", "post", "201")
+    assert signed_up["AuthService_Refresh"]["requestBody"] == {
+        "refresh_token": "$response.body#/refresh_token"
+    }
+    assert signed_up["ProfileService_GetPublicProfile"]["parameters"] == {
+        "user_id": "$response.body#/user_id"
+    }
+    sessions = links("/v1/auth/sessions", "get", "200")
+    assert sessions["AuthService_RevokeSession"]["parameters"] == {
+        "session_id": "$response.body#/sessions/0/session_id"
+    }
+    # A body is linked only whole: a payment's merchant_id does not make a payment body.
+    assert "PaymentService_CreatePayment" not in links("/v1/payments/{payment_id}", "get", "200")
+    # Every link names an operation of the document.
+    operation_ids = {op["operationId"] for _, _, op in _operations(spec)}
+    for _, _, operation in _operations(spec):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                assert link["operationId"] in operation_ids
