@@ -45,7 +45,7 @@ CLIENT := libs/client/src/switchyard_client
 $(CLIENT)/py.typed: gateway/openapi.json libs/client/openapi-python-client.yaml | $(VENV)/.synced
 	$(VENV)/bin/openapi-python-client generate --path gateway/openapi.json \
 		--config libs/client/openapi-python-client.yaml --meta none \
-		--output-path $(CLIENT) --overwrite > /dev/null
+		--output-path $(CLIENT) --overwrite --fail-on-warning > /dev/null
 	@touch $@
 
 .PHONY: client
