@@ -22,6 +22,7 @@ Settings (the defaults size the run for CI: about 4 minutes on 2 cores):
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -45,6 +46,11 @@ EXAMPLES = int(os.environ.get("SWITCHYARD_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("SWITCHYARD_FUZZ_SEED", "20261129"))
 IDEMPOTENCY_KEY = "Idempotency-Key"
 PASSWORD = "correct horse battery staple"
+MAX_AMOUNT = 2**53 - 1
+SPEC = state_of(create_app()).spec
+CURRENCIES: list[str] = SPEC["components"]["schemas"]["switchyard.payment.v1.TopUpWalletRequest"][
+    "properties"
+]["currency"]["enum"]
 # Operations that end the session of the token they are called with (or, for
 # revoke-others and the password change, every other session of the caller).
 SESSION_ENDING = {
@@ -82,7 +88,19 @@ class Accounts:
             if self.shared is None or time.monotonic() > self.shared_until:
                 self.shared = self.fresh()
                 self.shared_until = time.monotonic() + self.shared["expires_in"] / 2
+                self.fund(str(self.shared["access_token"]))
             return str(self.shared["access_token"])
+
+    def fund(self, token: str) -> None:
+        """A wallet in every currency the spec allows, full: so that a valid
+        payment meets a wallet able to pay it, not only a refusal of state."""
+        for currency in CURRENCIES:
+            response = self.api.post(
+                "/v1/wallet/top-ups",
+                json={"amount": MAX_AMOUNT, "currency": currency},
+                headers={"Authorization": f"Bearer {token}", IDEMPOTENCY_KEY: str(uuid.uuid4())},
+            )
+            assert response.status_code == 201, response.text
 
 
 # Problems a schema-valid request rightly gets, which no schema can rule out:
@@ -91,17 +109,21 @@ class Accounts:
 # state), or it carries an opaque token the server never issued (a page token
 # is only ever copied from a previous answer's next_page_token).
 OPAQUE_FIELDS = {"page_token"}
+# Fields whose rule spans other fields (CEL rules in the protos, which JSON
+# Schema cannot state; the spec says them in the descriptions): payment.proto's
+# amount == sum(quantity * unit_amount) and quantity * unit_amount <= 2^53 - 1.
+CROSS_FIELD = {"PaymentService_CreatePayment": {"amount", "items[].unit_amount"}}
 
 
 @schemathesis.check
 def positive_data_acceptance_in_state(ctx: CheckContext, response: Response, case: Case) -> None:
     """schemathesis' positive_data_acceptance (ST202), less the refusals above."""
-    if response.status_code == 400 and _refused_by_state(response):
+    if response.status_code == 400 and _refused_by_state(response, case):
         return
     positive_data_acceptance(ctx, response, case)
 
 
-def _refused_by_state(response: Response) -> bool:
+def _refused_by_state(response: Response, case: Case) -> bool:
     try:
         problem = response.json()
     except ValueError:
@@ -110,8 +132,11 @@ def _refused_by_state(response: Response) -> bool:
         return False
     if problem.get("code") == "FAILED_PRECONDITION":
         return True
-    fields = {error.get("field") for error in problem.get("errors", [])}
-    return problem.get("code") == "INVALID_ARGUMENT" and bool(fields) and fields <= OPAQUE_FIELDS
+    fields = {
+        re.sub(r"\[\d+\]", "[]", str(error.get("field"))) for error in problem.get("errors", [])
+    }
+    allowed = OPAQUE_FIELDS | CROSS_FIELD.get(case.operation.definition.raw["operationId"], set())
+    return problem.get("code") == "INVALID_ARGUMENT" and bool(fields) and fields <= allowed
 
 
 class _Credentials:
@@ -121,7 +146,7 @@ class _Credentials:
 
 
 SCHEMA = schemathesis.openapi.from_dict(
-    state_of(create_app()).spec,
+    SPEC,
     config=schemathesis.Config.from_dict(
         {
             "seed": SEED,
@@ -163,12 +188,14 @@ def prepare(case: Case) -> dict[str, str]:
         # A fresh key per request: hypothesis draws small values ("0") again
         # and again, and one key with another body is rightly a 422.
         case.headers = {**(case.headers or {}), IDEMPOTENCY_KEY: str(uuid.uuid4())}
+    body_negative = case.meta is not None and case.meta.is_negative_at(ParameterLocation.BODY)
+    if operation["operationId"] == "PaymentService_CreatePayment" and not body_negative:
+        _amount_of_the_items(case.body)
     if not operation.get("security") or (AUTHORIZATION, ParameterLocation.HEADER) in negated:
         return {}
     if f"{case.method.upper()} {case.operation.path}" not in SESSION_ENDING:
         return {AUTHORIZATION: f"Bearer {accounts.token()}"}
     account = accounts.fresh()
-    body_negative = case.meta is not None and case.meta.is_negative_at(ParameterLocation.BODY)
     password_change = case.operation.path == "/v1/auth/password"
     if password_change and isinstance(case.body, dict) and not body_negative:
         # Changing the password takes the current one: a valid request knows it.
@@ -236,3 +263,19 @@ def _summary() -> Iterator[None]:
     if report := os.environ.get("SWITCHYARD_FUZZ_REPORT"):
         with Path(report).open("a") as out:
             out.write("\n".join(lines) + "\n")
+
+
+def _amount_of_the_items(body: Any) -> None:
+    """A valid payment's amount is the sum of its lines (a cross-field rule):
+    a client knows it, so a positive body gets it where it is in range."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list) or not body["items"]:
+        return
+    values = [
+        (line.get("quantity"), line.get("unit_amount"))
+        for line in body["items"]
+        if isinstance(line, dict)
+    ]
+    if all(isinstance(q, int) and isinstance(u, int) for q, u in values):
+        total = sum(q * u for q, u in values)
+        if 0 < total <= MAX_AMOUNT:
+            body["amount"] = total
