@@ -27,6 +27,7 @@ from switchyard_kit import (
     Backend,
     user_id_var,
 )
+from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
 
 from gateway import metrics
 from gateway.problems import ApiError, from_rpc_error
@@ -36,9 +37,6 @@ from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-# 1 to 255 printable ASCII characters, no space (ECMA-262 too: the OpenAPI
-# document publishes this very pattern).
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 _SANE_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _USER_AGENT_LIMIT = 256
 _JSON_TYPES = ("application/json", "application/problem+json")
@@ -68,8 +66,8 @@ def _metadata(
         key = request.headers.get("Idempotency-Key", "")
         if not key:
             raise ApiError(400, "this route needs an Idempotency-Key header")
-        if not _SANE_IDEMPOTENCY_KEY.match(key):
-            raise ApiError(400, "the Idempotency-Key header must be 1 to 255 printable characters")
+        if not _SANE_IDEMPOTENCY_KEY.fullmatch(key):
+            raise ApiError(400, f"the Idempotency-Key header must be {IDEMPOTENCY_KEY_RULE}")
         metadata.append((IDEMPOTENCY_KEY, key))
     return metadata
 

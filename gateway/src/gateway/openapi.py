@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import descriptor
+from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN
 
-from gateway.calls import IDEMPOTENCY_KEY_PATTERN
 from gateway.openapi_examples import example_of
 from gateway.openapi_examples import resolve as _resolve
 from gateway.openapi_links import add_links

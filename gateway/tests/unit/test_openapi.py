@@ -7,11 +7,11 @@ import jsonschema
 import openapi_spec_validator
 import pytest
 from gateway.backends import BACKENDS
-from gateway.calls import IDEMPOTENCY_KEY_PATTERN
 from gateway.contract import SPEC_FILE, public_spec, render
 from gateway.openapi import build_spec
 from gateway.proto_comments import proto_comments
 from gateway.transcoding import discover_routes
+from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 
 @pytest.fixture(scope="module")

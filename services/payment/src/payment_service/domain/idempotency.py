@@ -11,27 +11,22 @@ from datetime import datetime
 from typing import Any
 
 from switchyard_kit import Aborted, FailedPrecondition, FieldViolation, InvalidArgument
+from switchyard_kit.idempotency import IDEMPOTENCY_KEY_RULE, is_idempotency_key
 
 from payment_service.domain import errors
 
-MAX_KEY_LENGTH = 255
-
 
 def check_key(key: str | None) -> str:
-    """The key, or InvalidArgument when it is missing or malformed."""
+    """The key, or InvalidArgument when it is missing or breaks the kit's rule
+    (switchyard_kit.idempotency, which the gateway applies to the header too)."""
     if not key:
         raise InvalidArgument(
             "this request needs an Idempotency-Key",
             [FieldViolation("Idempotency-Key", "required header")],
         )
-    if len(key) > MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+    if not is_idempotency_key(key):
         raise InvalidArgument(
-            "invalid Idempotency-Key",
-            [
-                FieldViolation(
-                    "Idempotency-Key", f"1 to {MAX_KEY_LENGTH} printable ASCII characters"
-                )
-            ],
+            "invalid Idempotency-Key", [FieldViolation("Idempotency-Key", IDEMPOTENCY_KEY_RULE)]
         )
     return key
 
