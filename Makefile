@@ -21,12 +21,12 @@ $(TOOLS)/venv/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)/venv
 	$(TOOLS)/venv/bin/pip install --quiet uv==0.13.8
 
-$(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml libs/dev/pyproject.toml services/*/pyproject.toml | $(UV)
+$(VENV)/.synced: pyproject.toml uv.lock */pyproject.toml libs/dev/pyproject.toml libs/client/pyproject.toml services/*/pyproject.toml | $(UV)
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@touch $@
 
 .PHONY: install
-install: $(VENV)/.synced protos ## Create the virtualenv from uv.lock and generate code
+install: $(VENV)/.synced protos client ## Create the virtualenv from uv.lock and generate code
 
 .PHONY: lock
 lock: | $(UV) ## Re-resolve uv.lock after changing a pyproject.toml
@@ -39,6 +39,17 @@ protos: $(VENV)/.synced ## Generate Python code and type stubs from protos/
 .PHONY: openapi
 openapi: install ## Write the OpenAPI document the gateway serves to gateway/openapi.json (committed)
 	$(PY) -m gateway.contract write
+
+CLIENT := libs/client/src/switchyard_client
+
+$(CLIENT)/py.typed: gateway/openapi.json libs/client/openapi-python-client.yaml | $(VENV)/.synced
+	$(VENV)/bin/openapi-python-client generate --path gateway/openapi.json \
+		--config libs/client/openapi-python-client.yaml --meta none \
+		--output-path $(CLIENT) --overwrite --fail-on-warning > /dev/null
+	@touch $@
+
+.PHONY: client
+client: $(CLIENT)/py.typed ## Generate the typed Python client (libs/client) from gateway/openapi.json
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
@@ -66,6 +77,9 @@ lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contrac
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy -m switchyard.services -p switchyard_kit -p switchyard_dev -p gateway $$($(PY) -m switchyard.services packages | sed 's/^/-p /')
+	# Tests are not type-checked, save the journeys through the generated client:
+	# a change of the contract that breaks its users fails here.
+	MYPYPATH=tests $(VENV)/bin/mypy tests/e2e/test_client_journey.py
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=10 --ignore-imports=yes --ignore-signatures=yes --score=no $$(find services -name '*.py')
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh lint
@@ -105,5 +119,5 @@ bench: install ## Benchmark the platform beside its peers (~12 min; BENCH_ARGS=-
 
 .PHONY: clean
 clean: ## Remove the virtualenv, tools, generated code and local data
-	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) $(TOOLS) data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache $(CLIENT)
 	find protos/switchyard -name '*_pb2*.py*' -delete -o -name descriptors.binpb -delete

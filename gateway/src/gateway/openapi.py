@@ -11,6 +11,7 @@ from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 from gateway.openapi_examples import example_of
 from gateway.openapi_examples import resolve as _resolve
+from gateway.openapi_links import add_links
 from gateway.openapi_rules import (
     behaviors,
     container_keywords,
@@ -147,6 +148,9 @@ class SchemaBuilder:
         if name not in self.schemas:
             self.schemas[name] = {}  # a placeholder stops recursion
             self.schemas[name] = self._object(message, (), request=request)
+            # Titles name the classes of generated clients: a request variant's
+            # must differ from its message's ("LineItemInput", not "LineItem").
+            self.schemas[name]["title"] = name.rsplit(".", 1)[-1]
         return _ref(name)
 
     def _object(
@@ -516,7 +520,7 @@ def build_spec(
         "headers": {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}},
         "content": {"application/problem+json": {"schema": _ref("Problem")}},
     }
-    return {
+    spec: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": title,
@@ -542,3 +546,5 @@ def build_spec(
             },
         },
     }
+    add_links(spec)
+    return spec

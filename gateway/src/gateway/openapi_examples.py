@@ -32,6 +32,7 @@ _CANDIDATES = (
     "ada",
     "ada@example.com",
     "Ada Lovelace",
+    "ada@example.com",
     "sku-1",
     "merchant-1",
     "3f2c8f1e-8c1b-4e8e-9a57-0d3f2f3b8a11",

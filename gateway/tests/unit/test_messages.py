@@ -5,8 +5,10 @@ from typing import Any
 
 import pytest
 from gateway.backends import AUTH, PAYMENT, PROFILE
+from gateway.openapi import _WELL_KNOWN
 from gateway.problems import ApiError
 from gateway.transcoding import HttpRoute, build_request, discover_routes, render_response
+from gateway.transcoding.json_values import NULLABLE_MESSAGES
 from gateway.transcoding.messages import _from_text
 from switchyard.auth.v1 import auth_pb2
 from switchyard.payment.v1 import payment_pb2
@@ -84,6 +86,8 @@ def test_empty_body_is_an_empty_message() -> None:
     ("body", "field", "fragment"),
     [
         ({"email": 5}, "email", "must be a string"),
+        # null is no string (proto3 JSON would read it as unset; the spec says string).
+        ({"email": None}, "email", "must not be null"),
         ({"nope": 1}, "nope", "unknown field"),
         ({"email": "a", "emailAddress": "b"}, "emailAddress", "unknown field"),
         ([1, 2], "(body)", "must be an object"),
@@ -121,6 +125,33 @@ def test_enum_text_that_int_refuses_stays_text(text: str) -> None:
     field = payment_pb2.Payment.DESCRIPTOR.fields_by_name["status"]
     assert _from_text(text, field) == text
     assert _from_text("2", field) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "field"),
+    [
+        # Found by the fuzzer (ST201): an all-optional body took null as "unset".
+        ("Logout", {"refresh_token": None}, "refresh_token"),
+        ("CreatePayment", {"items": None}, "items"),
+        ("CreatePayment", {"items": [None]}, "items[0]"),
+        ("UpdateMyProfile", {"preferences": None}, "preferences"),
+    ],
+)
+def test_null_is_refused_where_the_spec_types_no_null(
+    method: str, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ApiError) as error:
+        build(method, body)
+    assert any(name.endswith(field) for name in field_errors(error)), field_errors(error)
+
+
+def test_the_spec_types_null_exactly_where_it_is_accepted() -> None:
+    nullable = {
+        name
+        for name, schema in _WELL_KNOWN.items()
+        if schema == {} or "null" in (schema.get("type") or [])
+    }
+    assert nullable == NULLABLE_MESSAGES
 
 
 def test_same_field_twice_is_refused() -> None:

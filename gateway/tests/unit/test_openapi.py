@@ -7,11 +7,11 @@ import jsonschema
 import openapi_spec_validator
 import pytest
 from gateway.backends import BACKENDS
-from gateway.calls import IDEMPOTENCY_KEY_PATTERN
 from gateway.contract import SPEC_FILE, public_spec, render
 from gateway.openapi import build_spec
 from gateway.proto_comments import proto_comments
 from gateway.transcoding import discover_routes
+from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +171,18 @@ def test_responses_are_open_requests_closed(spec: dict[str, Any]) -> None:
     assert schemas["switchyard.payment.v1.LineItemInput"]["additionalProperties"] is False
 
 
+def test_schema_titles_are_unique(spec: dict[str, Any]) -> None:
+    # Generated clients (libs/client) name their classes after the titles: a
+    # request variant titled like its message ("LineItem" twice) was dropped.
+    titles = [
+        schema["title"] for schema in spec["components"]["schemas"].values() if "title" in schema
+    ]
+    assert len(titles) == len(set(titles)), sorted(t for t in titles if titles.count(t) > 1)
+    assert spec["components"]["schemas"]["switchyard.payment.v1.LineItemInput"]["title"] == (
+        "LineItemInput"
+    )
+
+
 def test_every_example_fits_its_schema(spec: dict[str, Any]) -> None:
     registry_root = {"components": spec["components"]}
     examples = 0
@@ -205,3 +217,36 @@ def test_the_committed_spec_is_the_generated_one() -> None:
 
 def test_the_committed_spec_is_valid_openapi() -> None:
     openapi_spec_validator.validate(json.loads(SPEC_FILE.read_text(encoding="utf-8")))
+
+
+def test_links_chain_what_one_answer_lets_a_client_call_next(spec: dict[str, Any]) -> None:
+    # The stateful fuzzer (tests/e2e/test_fuzz.py) follows these.
+    def links(path: str, method: str, status: str) -> dict[str, Any]:
+        return dict(spec["paths"][path][method]["responses"][status].get("links", {}))
+
+    created = links("/v1/payments", "post", "201")
+    assert created["PaymentService_GetPayment"]["parameters"] == {
+        "payment_id": "$response.body#/id"
+    }
+    assert created["PaymentService_RefundPayment"]["parameters"] == {
+        "payment_id": "$response.body#/id"
+    }
+    signed_up = links("/v1/auth/signup", "post", "201")
+    assert signed_up["AuthService_Refresh"]["requestBody"] == {
+        "refresh_token": "$response.body#/refresh_token"
+    }
+    assert signed_up["ProfileService_GetPublicProfile"]["parameters"] == {
+        "user_id": "$response.body#/user_id"
+    }
+    sessions = links("/v1/auth/sessions", "get", "200")
+    assert sessions["AuthService_RevokeSession"]["parameters"] == {
+        "session_id": "$response.body#/sessions/0/session_id"
+    }
+    # A body is linked only whole: a payment's merchant_id does not make a payment body.
+    assert "PaymentService_CreatePayment" not in links("/v1/payments/{payment_id}", "get", "200")
+    # Every link names an operation of the document.
+    operation_ids = {op["operationId"] for _, _, op in _operations(spec)}
+    for _, _, operation in _operations(spec):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                assert link["operationId"] in operation_ids

@@ -245,13 +245,35 @@ def _map_value(value: Any, field: descriptor.FieldDescriptor, path: str, out: Fi
     return result
 
 
+# The messages whose JSON form may be null (the OpenAPI document types them so).
+NULLABLE_MESSAGES = frozenset(
+    {
+        "google.protobuf.Value",
+        "google.protobuf.StringValue",
+        "google.protobuf.BytesValue",
+        "google.protobuf.BoolValue",
+        "google.protobuf.Int32Value",
+        "google.protobuf.UInt32Value",
+        "google.protobuf.Int64Value",
+        "google.protobuf.UInt64Value",
+        "google.protobuf.FloatValue",
+        "google.protobuf.DoubleValue",
+    }
+)
+
+
 def normalize_value(
     value: Any, field: descriptor.FieldDescriptor, path: str, out: FieldProblems
 ) -> Any:
     """`value` checked against `field`: a JSON value ready for json_format."""
     if value is None:
-        if field.type == FD.TYPE_MESSAGE and message_of(field).full_name == "google.protobuf.Value":
+        # proto3 JSON reads null as "unset"; the published contract (OpenAPI)
+        # types these fields without null, so null is refused as any other
+        # wrong type (a logout with {"refresh_token": null} was a 204). Only a
+        # Value or a wrapper (StringValue, ...) holds null, as the spec says.
+        if field.type == FD.TYPE_MESSAGE and message_of(field).full_name in NULLABLE_MESSAGES:
             return value
+        out.add(path, "must not be null")
         return None
     if is_map(field):
         return _map_value(value, field, path, out)

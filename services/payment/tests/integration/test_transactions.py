@@ -95,9 +95,9 @@ def test_a_payment_in_a_currency_without_a_wallet_moves_nothing_and_frees_the_ke
     key = str(uuid.uuid4())
     with pytest.raises(grpc.RpcError) as no_wallet:
         client.pay(user, 100, "USD", key=key)
-    code, reason, fields = rpc_error(no_wallet.value)
-    assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT")
-    assert "top up in it first" in fields["currency"]
+    code, reason, _ = rpc_error(no_wallet.value)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_WALLET")
+    assert "top up in it first" in no_wallet.value.details()
     with database.session() as session:
         assert session.execute(select(func.count()).select_from(t.payments)).scalar_one() == 0
         assert session.execute(select(func.count()).select_from(t.idempotency_keys)).scalar() == 1

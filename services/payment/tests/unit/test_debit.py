@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from payment_service.domain import ledger
 from payment_service.service_layer.handlers import debit_wallet
-from switchyard_kit import InvalidArgument
+from switchyard_kit import FailedPrecondition
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 WALLET = ledger.wallet("u1", "EUR")
@@ -57,11 +57,14 @@ def test_an_empty_wallet_is_insufficient_funds_too():
     assert debit_wallet(wallets, WALLET, 1, NOW) is False
 
 
-def test_no_wallet_in_the_currency_is_invalid_argument():
+def test_no_wallet_in_the_currency_is_a_failed_precondition():
+    # The request is valid; the state refuses it (a top-up opens the wallet),
+    # so a schema-valid payment is never answered INVALID_ARGUMENT (the fuzzer's ST202).
     wallets = FakeWallets({})
-    with pytest.raises(InvalidArgument) as invalid:
+    with pytest.raises(FailedPrecondition) as refused:
         debit_wallet(wallets, WALLET, 200, NOW)
-    assert [v.field for v in invalid.value.violations] == ["currency"]
+    assert refused.value.reason == "NO_WALLET"
+    assert "top up in it first" in refused.value.message
     assert wallets.balances == {}
 
 

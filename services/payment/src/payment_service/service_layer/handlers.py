@@ -73,8 +73,8 @@ def _replay(outcome: Outcome, decode: Callable[[dict[str, Any]], ResultT]) -> Re
 
 def debit_wallet(payments: Wallets, wallet: ledger.Account, amount: int, now: datetime) -> bool:
     """Take `amount` from the wallet (locking it until commit): True, or False
-    when it holds too little. InvalidArgument when the user has no wallet in
-    that currency (nothing is recorded then, the key stays free).
+    when it holds too little. FailedPrecondition (NO_WALLET) when the user has
+    no wallet in that currency (nothing is recorded then, the key stays free).
 
     The debit comes first and alone on the way that succeeds; only when it
     moved nothing does its balance say why. A wallet created or topped up
@@ -84,13 +84,11 @@ def debit_wallet(payments: Wallets, wallet: ledger.Account, amount: int, now: da
         return True
     held = payments.balance(wallet)
     if held is None:
-        raise InvalidArgument(
-            "no wallet in this currency",
-            [
-                FieldViolation(
-                    "currency", f"your wallet holds no {wallet.currency}: top up in it first"
-                )
-            ],
+        # The state refuses it, not the request: the same payment succeeds
+        # once a top-up has opened the wallet (google.rpc's FAILED_PRECONDITION).
+        raise FailedPrecondition(
+            f"your wallet holds no {wallet.currency}: top up in it first",
+            reason=errors.NO_WALLET,
         )
     return held >= amount and payments.debit(wallet, amount, now) is not None
 
