@@ -165,7 +165,6 @@ def test_invalid_top_ups_are_400_with_field_errors(
         (-1, "EUR", [], "amount"),
         (MAX + 1, "EUR", [], "amount"),
         (100, "ABC", [], "currency"),
-        (100, "USD", [], "currency"),  # the wallet holds EUR only
         (100, "EUR", [("a", 1, 99)], "amount"),  # items do not add up
         (100, "EUR", [("a", 0, 100)], "items[0].quantity"),
         (100, "EUR", [("", 1, 100)], "items[0].sku"),
@@ -181,6 +180,19 @@ def test_invalid_payments_are_400_with_field_errors(
     code, _, fields = rpc_error(invalid.value)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert field in fields, fields
+    assert client.balances(user) == {"EUR": 1_000}
+    assert _count(database, t.payments) == 0
+
+
+def test_paying_from_a_currency_the_wallet_does_not_hold_is_a_failed_precondition(
+    client, database, user, rpc_error
+):
+    """A valid request the wallet's state refuses (a USD top-up makes it succeed)."""
+    client.top_up(user, 1_000)
+    with pytest.raises(grpc.RpcError) as refused:
+        client.pay(user, 100, "USD")
+    code, reason, _ = rpc_error(refused.value)
+    assert (code, reason) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_WALLET")
     assert client.balances(user) == {"EUR": 1_000}
     assert _count(database, t.payments) == 0
 
