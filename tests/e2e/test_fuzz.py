@@ -115,16 +115,21 @@ class Accounts:
 OPAQUE_FIELDS = {"page_token"}
 # Rules JSON Schema cannot state, each on one field of one operation and
 # known by its message (the spec says them in the field's description): the
-# payment's cross-field rules (CEL in payment.proto), the password policy (a
+# payment's cross-field rules (CEL in payment.proto), an email domain mail can
+# reach (a dot, no special-use name: RFC 6761's list), the password policy (a
 # list of common passwords, not the email address: auth's domain) and a
-# locale's subtags being registered (a registry look-up, beyond the syntax).
+# locale's subtags being registered and not repeated (a registry look-up and a
+# count, beyond the syntax the pattern states).
 UNSTATABLE = {
     ("PaymentService_CreatePayment", "amount", "must equal the sum"),
     ("PaymentService_CreatePayment", "items[].unit_amount", "exceeds"),
+    ("AuthService_SignUp", "email", "special-use or reserved name"),
+    ("AuthService_SignUp", "email", "should have a period"),
     ("AuthService_SignUp", "password", "too common"),
     ("AuthService_SignUp", "password", "must not be your email address"),
     ("AuthService_ChangePassword", "new_password", "too common"),
     ("ProfileService_UpdateMyProfile", "locale", "registered"),
+    ("ProfileService_UpdateMyProfile", "locale", "must not repeat"),
 }
 
 
@@ -244,38 +249,12 @@ def fuzz_platform(
     running.stop()
 
 
-# Where the spec is still inexact (issue 14, items 1-2: rules to declare in the
-# protos and publish), each a known ST202 with the server right: expected to
-# fail until the rule is published, and strict, so the fix removes the mark.
-KNOWN_INEXACT = {
-    "POST /v1/auth/signup": "email: the proto asks only for an '@' (pattern '@'), the "
-    "service checks the address's syntax: publish it (string.email, format: email)",
-    "PATCH /v1/profiles/me": "the editable profile fields carry no rules in profile.proto "
-    "(avatar_url must be an https URL, locale a BCP 47 tag, lengths): publish them",
-}
-# The stateful phase meets the same gaps, and one more: free text such as a
-# payment's description refuses control characters and line breaks (U+0085)
-# that its schema (maxLength only) allows. Not strict: which calls a scenario
-# makes depends on the answers before it.
-STATEFUL_INEXACT = (
-    "text fields (switchyard_kit.text) publish no pattern for the characters they refuse; "
-    "and the gaps of KNOWN_INEXACT"
-)
-
-
 @SCHEMA.parametrize()
-def test_operation(
-    case: Case, fuzz_platform: RunningPlatform, request: pytest.FixtureRequest
-) -> None:
+def test_operation(case: Case, fuzz_platform: RunningPlatform) -> None:
     CASES[case.operation.label] += 1
-    if case.operation.label in KNOWN_INEXACT:
-        request.applymarker(
-            pytest.mark.xfail(reason=KNOWN_INEXACT[case.operation.label], strict=True)
-        )
     case.call_and_validate(base_url=fuzz_platform.base_url, headers=prepare(case))
 
 
-@pytest.mark.xfail(reason=STATEFUL_INEXACT, strict=False)
 def test_stateful(fuzz_platform: RunningPlatform) -> None:
     base_url = fuzz_platform.base_url
 

@@ -30,7 +30,7 @@ from switchyard_kit import (
 from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
 
 from gateway import metrics
-from gateway.problems import ApiError, from_rpc_error
+from gateway.problems import ApiError, FieldError, from_rpc_error
 from gateway.ratelimit import RateLimits
 from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
@@ -81,9 +81,19 @@ def _body() -> bytes:
     return data
 
 
-def rpc_problem(error: grpc.RpcError, backend: str) -> ApiError:
-    """The problem a failed call becomes; shed load (429) always says when to retry."""
+def rpc_problem(error: grpc.RpcError, backend: str, body_field: str = "") -> ApiError:
+    """The problem a failed call becomes; shed load (429) always says when to retry.
+
+    When the route's body is one field of the request (`body: "profile"`),
+    the client's JSON is that field: its violations are named as sent
+    ("profile.bio" -> "bio").
+    """
     problem = from_rpc_error(error, backend)
+    if body_field not in ("", "*"):
+        prefix = body_field + "."
+        problem.errors = [
+            FieldError(item.field.removeprefix(prefix), item.description) for item in problem.errors
+        ]
     if problem.status in (429, 503) and "Retry-After" not in problem.headers:
         problem.headers["Retry-After"] = "1"
     return problem
@@ -123,7 +133,7 @@ def make_view(
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
             metrics.observe_call(backend.name, method_name, code.name)
-            raise rpc_problem(error, backend.name) from None
+            raise rpc_problem(error, backend.name, route.body) from None
         metrics.observe_call(backend.name, method_name, "OK")
         status = route.success_status
         if status == 204:

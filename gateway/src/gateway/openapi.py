@@ -17,6 +17,7 @@ from gateway.openapi_rules import (
     container_keywords,
     field_rules,
     item_rules,
+    map_key_rules,
     must_be_sent,
     rules_kind,
     value_keywords,
@@ -188,6 +189,11 @@ class SchemaBuilder:
             keywords = container_keywords(rules, "map")
             single, notes = self._single(value, item_rules(rules, "map"), request=request)
             schema: dict[str, Any] = {"type": "object", "additionalProperties": single, **keywords}
+            key_rules = map_key_rules(rules)
+            if key_rules is not None:
+                names, _ = value_keywords(key_rules, "string")
+                if names:
+                    schema["propertyNames"] = names
             zero: Any = {}
         elif is_repeated(field):
             keywords = container_keywords(rules, "repeated")
@@ -423,6 +429,10 @@ def _request_part(
                 "taken from its keys)."
             )
             operation["description"] = "\n\n".join(filter(None, [description, patch_note]))
+            mask = method.input_type.fields_by_name.get("update_mask")
+            if mask is not None and "REQUIRED" in behaviors(mask):
+                # The mask is the body's keys, and it must name a field: an empty body is refused.
+                body_schema = {"allOf": [body_schema], "minProperties": 1}
     if body_schema is None:
         return
     media: dict[str, Any] = {"schema": body_schema}
@@ -431,7 +441,10 @@ def _request_part(
         media["example"] = example
     operation["requestBody"] = {
         # An absent body is read as {}: only a body with required fields must be sent.
-        "required": bool(_resolve(body_schema, schemas.schemas).get("required")),
+        "required": bool(
+            _resolve(body_schema, schemas.schemas).get("required")
+            or body_schema.get("minProperties")
+        ),
         "content": {"application/json": media},
     }
 

@@ -27,11 +27,11 @@ _FORMATS: Mapping[str, str] = {
 }
 # Tried in order against a pattern (with the length bounds).
 _CANDIDATES = (
-    "EUR",
+    "Ada Lovelace",
     "en-GB",
+    "EUR",
     "ada",
     "ada@example.com",
-    "Ada Lovelace",
     "ada@example.com",
     "sku-1",
     "merchant-1",
@@ -62,10 +62,11 @@ def resolve(schema: Mapping[str, Any], schemas: Mapping[str, Any]) -> dict[str, 
 def _string(schema: Mapping[str, Any]) -> str:
     low = int(schema.get("minLength", 0))
     high = int(schema.get("maxLength", 1 << 30))
-    pattern = schema.get("pattern")
+    patterns = [schema["pattern"]] if "pattern" in schema else []
+    patterns += [part["pattern"] for part in schema.get("allOf", ()) if "pattern" in part]
     if "format" in schema and schema["format"] in _FORMATS:
         candidates: tuple[str, ...] = (_FORMATS[schema["format"]],)
-    elif pattern is None:
+    elif not patterns:
         candidates = ("string" if low <= 6 else "x" * low,)
     else:
         candidates = _CANDIDATES
@@ -75,7 +76,7 @@ def _string(schema: Mapping[str, Any]) -> str:
         text = text[:high]
         if text in refused or not low <= len(text) <= high:
             continue
-        if pattern is None or re.search(pattern, text):
+        if all(re.search(pattern, text) for pattern in patterns):
             return text
     raise _NoExample
 
@@ -109,6 +110,9 @@ def _value(schema: Mapping[str, Any], schemas: Mapping[str, Any], request: bool,
         return (names or schema["enum"])[0]
     if "oneOf" in schema:
         return _value(schema["oneOf"][0], schemas, request, depth + 1)
+    if "allOf" in schema and "type" not in schema:
+        # A schema narrowed by keywords beside it (a PATCH body's minProperties).
+        return _value(schema["allOf"][0], schemas, request, depth + 1)
     return _typed(schema, schemas, request, depth)
 
 

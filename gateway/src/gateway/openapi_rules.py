@@ -5,7 +5,10 @@ The rules are read from the field's options through their extensions
 the OpenAPI document says what the services' validating interceptor enforces.
 What JSON Schema cannot say (byte lengths, CEL) is written into the
 description instead; a pattern RE2 has and ECMA-262 lacks is left out, and
-the description says so.
+the description says so. A CEL rule that refuses a set of characters,
+`!this.matches(r'[...]')` (the predefined text rules of
+switchyard/api/v1/text_rules.proto, or a field's own), is published as the
+pattern `^[^...]*$`.
 
 Lengths: protovalidate counts code points, as JSON Schema's minLength and
 maxLength do.
@@ -79,13 +82,46 @@ def ecma_pattern(re2: str) -> str | None:
         return None  # inline flags, one-letter Unicode classes: no ECMA spelling without flags
     if re.search(r"\\[CQE]", re2):
         return None
-    out = re2.replace(r"\A", "^").replace(r"\z", "$").replace("(?P<", "(?<")
+    out = _ecma_hex(re2).replace(r"\A", "^").replace(r"\z", "$").replace("(?P<", "(?<")
 
     def posix(match: re.Match[str]) -> str:
         return _POSIX_CLASSES.get(match.group(1), match.group(0))
 
     out = re.sub(r"\[:(\w+):\]", posix, out)
     return None if re.search(r"\[:\w+:\]", out) else out
+
+
+# A CEL rule on a set of characters: `!this.matches(r'[set]')` refuses them all,
+# `this.matches(r'[set]')` asks for one of them; optionally guarded by a
+# predefined rule's `!rule ||`.
+_CHARACTER_SET_RULE = re.compile(
+    r"(?:!rule \|\| )?(?P<negated>!?)this\.matches\(r'(?P<set>\[[^\]]+\])'\)"
+)
+# RE2's \x{HHHH} is ECMA-262's \uHHHH (every code point we name is in the BMP).
+_RE2_HEX = re.compile(r"\\x\{([0-9A-Fa-f]{1,4})\}")
+
+
+def _ecma_hex(pattern: str) -> str:
+    return _RE2_HEX.sub(lambda match: "\\u" + match.group(1).upper().zfill(4), pattern)
+
+
+def character_set_patterns(rules: validate_pb2.FieldRules) -> list[str]:
+    """The field's CEL rules on sets of characters, its own or predefined
+    (switchyard/api/v1/text_rules.proto), as ECMA patterns: a refused set
+    becomes `^[^set]*$`, a wanted one `[set]`."""
+    expressions = [rule.expression for rule in rules.cel]
+    for extension, value in rules.string.ListFields():
+        if extension.is_extension and value:
+            predefined = extension.GetOptions().Extensions[validate_pb2.predefined]
+            expressions.extend(rule.expression for rule in predefined.cel)
+    patterns: list[str] = []
+    for expression in expressions:
+        match = _CHARACTER_SET_RULE.fullmatch(expression)
+        if match is None:
+            continue
+        inside = _ecma_hex(match.group("set"))[1:-1]
+        patterns.append(f"^[^{inside}]*$" if match.group("negated") else f"[{inside}]")
+    return patterns
 
 
 def _scalar(value: Any) -> Any:
@@ -161,6 +197,16 @@ def _string_patterns(
         keywords["allOf"] = [{"pattern": p} for p in patterns]
 
 
+def _add_pattern(keywords: dict[str, Any], pattern: str) -> None:
+    """`pattern` beside any the field already has (allOf when there are several)."""
+    if "allOf" in keywords:
+        keywords["allOf"].append({"pattern": pattern})
+    elif "pattern" in keywords:
+        keywords["allOf"] = [{"pattern": keywords.pop("pattern")}, {"pattern": pattern}]
+    else:
+        keywords["pattern"] = pattern
+
+
 def _enum(
     rules: validate_pb2.EnumRules,
     enum: descriptor.EnumDescriptor,
@@ -216,6 +262,8 @@ def value_keywords(
     typed = getattr(rules, kind)
     if kind == "string":
         _string(typed, keywords, notes)
+        for pattern in character_set_patterns(rules):
+            _add_pattern(keywords, pattern)
     elif kind in _NUMERIC_RULES:
         _numeric(typed, keywords, notes)
     elif kind == "enum" and enum is not None:
@@ -243,6 +291,13 @@ def item_rules(rules: validate_pb2.FieldRules | None, kind: str) -> validate_pb2
     container = getattr(rules, kind)
     name = "items" if kind == "repeated" else "values"
     return getattr(container, name) if container.HasField(name) else None
+
+
+def map_key_rules(rules: validate_pb2.FieldRules | None) -> validate_pb2.FieldRules | None:
+    """The FieldRules of a map's keys, or None."""
+    if rules is None or rules.WhichOneof("type") != "map" or not rules.map.HasField("keys"):
+        return None
+    return rules.map.keys
 
 
 def rules_kind(field: descriptor.FieldDescriptor) -> str:
@@ -318,6 +373,7 @@ __all__ = [
     "ecma_pattern",
     "field_rules",
     "item_rules",
+    "map_key_rules",
     "must_be_sent",
     "rules_kind",
     "value_keywords",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema
@@ -12,6 +13,7 @@ from gateway.openapi import build_spec
 from gateway.proto_comments import proto_comments
 from gateway.transcoding import discover_routes
 from switchyard_kit.idempotency import IDEMPOTENCY_KEY_PATTERN
+from switchyard_kit.text import text_problem
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +85,13 @@ def test_field_masks_are_hidden(spec: dict[str, Any]) -> None:
     patch = spec["paths"]["/v1/profiles/me"]["patch"]
     assert "parameters" not in patch
     body = patch["requestBody"]["content"]["application/json"]["schema"]
-    # The request variant of Profile: closed, where the response one is open.
-    assert body == {"$ref": "#/components/schemas/switchyard.profile.v1.ProfileInput"}
+    # The request variant of Profile: closed, where the response one is open;
+    # the update mask is the body's keys and must name a field, so {} is refused.
+    assert body == {
+        "allOf": [{"$ref": "#/components/schemas/switchyard.profile.v1.ProfileInput"}],
+        "minProperties": 1,
+    }
+    assert patch["requestBody"]["required"] is True
 
 
 def test_errors_are_problem_json(spec: dict[str, Any]) -> None:
@@ -250,3 +257,40 @@ def test_links_chain_what_one_answer_lets_a_client_call_next(spec: dict[str, Any
         for response in operation["responses"].values():
             for link in response.get("links", {}).values():
                 assert link["operationId"] in operation_ids
+
+
+def _published_patterns(schema: dict[str, Any]) -> list[str]:
+    patterns = [schema["pattern"]] if "pattern" in schema else []
+    return patterns + [part["pattern"] for part in schema.get("allOf", ()) if "pattern" in part]
+
+
+@pytest.mark.parametrize(
+    ("schema_name", "field", "multiline"),
+    [
+        ("switchyard.payment.v1.CreatePaymentRequest", "description", False),
+        ("switchyard.auth.v1.SignUpRequest", "display_name", False),
+        ("switchyard.profile.v1.ProfileInput", "bio", True),
+    ],
+)
+def test_published_text_patterns_are_the_kits_text_rule(
+    spec: dict[str, Any], schema_name: str, field: str, multiline: bool
+) -> None:
+    """The predefined text rules (text_rules.proto) publish as patterns that
+    admit exactly the characters switchyard_kit.text admits, over the whole BMP."""
+    schema = spec["components"]["schemas"][schema_name]["properties"][field]
+    patterns = [re.compile(p) for p in _published_patterns(schema)]
+    assert patterns
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # surrogates are not characters of a JSON string
+        text = f"a{chr(code)}b"
+        published = all(p.search(text) for p in patterns)
+        assert published == (text_problem(text, multiline=multiline) is None), hex(code)
+
+
+def test_map_keys_publish_as_property_names(spec: dict[str, Any]) -> None:
+    preferences = spec["components"]["schemas"]["switchyard.profile.v1.ProfileInput"]["properties"][
+        "preferences"
+    ]
+    assert preferences["propertyNames"] == {"pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+    assert preferences["maxProperties"] == 32

@@ -55,11 +55,14 @@ def retry_after(error: grpc.RpcError) -> int:
 
 @pytest.fixture(params=["in-process", pytest.param("redis", marks=pytest.mark.redis)])
 def throttled_auth(request: pytest.FixtureRequest, start_auth):
-    """An auth server with the default throttling policy, its counters in
-    this process or in the real Redis."""
+    """An auth server with the default throttling thresholds, its counters in
+    this process or in the real Redis. The first backoff is a minute instead of
+    1 s: on a loaded machine two logins can be a second apart, and the wait
+    would end before the attempt it must refuse (seen under CI load)."""
+    backoff = {"login_backoff_base_seconds": 60.0}
     if request.param == "redis":
-        return start_auth(redis_url=request.getfixturevalue("redis_url"))
-    return start_auth()
+        return start_auth(redis_url=request.getfixturevalue("redis_url"), **backoff)
+    return start_auth(**backoff)
 
 
 def test_stuffing_from_an_address_blocks_it_only_for_accounts_it_does_not_know(

@@ -129,7 +129,7 @@ def test_refresh_token_is_stored_only_as_its_sha256(auth_server) -> None:
 def test_duplicate_email_is_already_exists_with_error_info(auth_server) -> None:
     sign_up(auth_server)
     with pytest.raises(grpc.RpcError) as caught:
-        sign_up(auth_server, email="  ANN@example.com", password="another long passphrase")
+        sign_up(auth_server, email="ANN@Example.com", password="another long passphrase")
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     info, _ = details(caught.value)
     assert info.reason == "EMAIL_TAKEN"

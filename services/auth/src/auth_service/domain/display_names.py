@@ -21,9 +21,11 @@ def normalize_display_name(raw: str) -> str:
 
         normalize_display_name("  Ann Lee ")   # "Ann Lee"
     """
-    name = normalize_line(raw)
-    if len(name) > MAX_DISPLAY_NAME_LENGTH:
+    # The length is the name as sent (auth.proto's max_len): NFC may lengthen
+    # a few characters, and a name the contract admits must not then fail.
+    if len(raw) > MAX_DISPLAY_NAME_LENGTH:
         raise InvalidDisplayName(f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters")
+    name = normalize_line(raw)
     problem = text_problem(name)
     if problem is not None:
         raise InvalidDisplayName(problem)

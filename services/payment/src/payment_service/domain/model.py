@@ -96,14 +96,11 @@ class Payment:
         if self.status not in REFUNDABLE:
             raise InvalidTransition(f"a {self.status.value} payment cannot be refunded")
         if amount > self.amount - self.refunded_amount:
-            raise InvalidArgument(
-                "refund exceeds the payment",
-                [
-                    FieldViolation(
-                        "amount",
-                        f"at most {self.amount - self.refunded_amount} is left to refund",
-                    )
-                ],
+            # What is left depends on the refunds before: a refusal of the
+            # payment's state, not of the request (the same amount was fine before).
+            raise FailedPrecondition(
+                "refund exceeds the payment: at most "
+                f"{self.amount - self.refunded_amount} is left to refund",
                 reason=errors.REFUND_EXCEEDS_PAYMENT,
             )
         refunded = self.refunded_amount + amount

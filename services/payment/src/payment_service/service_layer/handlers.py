@@ -254,9 +254,10 @@ class PaymentHandlers:
             if payment is None:
                 raise NotFound("no such payment")
             if command.currency and command.currency != payment.currency:
-                raise InvalidArgument(
-                    "currency mismatch",
-                    [FieldViolation("currency", f"the payment is in {payment.currency}")],
+                # The payment's currency is state: the same request suits another payment.
+                raise FailedPrecondition(
+                    f"currency mismatch: the payment is in {payment.currency}",
+                    reason=errors.CURRENCY_MISMATCH,
                 )
             remaining = payment.amount - payment.refunded_amount
             amount = command.amount if command.amount is not None else remaining

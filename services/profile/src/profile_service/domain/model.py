@@ -136,7 +136,7 @@ def new_profile(user_id: str, display_name: str, now: datetime) -> Profile:
         violations.append(FieldViolation("user_id", "must be a UUID"))
     name = validation.normalize_display_name(display_name)
     if name:
-        problem = validation.check_display_name(name)
+        problem = validation.check_display_name(display_name)
         if problem:
             violations.append(FieldViolation("display_name", problem))
     if violations:
@@ -194,7 +194,7 @@ def parse_update(
     preferences: dict[str, str] | None = None
     if "display_name" in mask:
         display_name = validation.normalize_display_name(draft.display_name)
-        problem("display_name", validation.check_display_name(display_name))
+        problem("display_name", validation.check_display_name(draft.display_name))
     if "bio" in mask:
         bio = draft.bio
         problem("bio", validation.check_bio(bio))

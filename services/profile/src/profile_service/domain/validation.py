@@ -62,14 +62,16 @@ def normalize_display_name(value: str) -> str:
     return normalize_line(value)
 
 
-def check_display_name(value: str) -> str | None:
-    """`value` is the trimmed name: one line of text (the kit's rule, which
-    auth applies at signup too)."""
-    if not value:
-        return "must not be empty"
-    if len(value) > DISPLAY_NAME_MAX:
+def check_display_name(raw: str) -> str | None:
+    """`raw` is the name as sent: at most 64 characters (profile.proto's
+    max_len, so NFC lengthening a few characters cannot refuse a name the
+    contract admits), one line of text (the kit's rule, which auth applies at
+    signup too), and not empty once trimmed."""
+    if len(raw) > DISPLAY_NAME_MAX:
         return f"must be at most {DISPLAY_NAME_MAX} characters"
-    return text_problem(value)
+    if not normalize_display_name(raw):
+        return "must not be empty"
+    return text_problem(raw)
 
 
 def check_bio(value: str) -> str | None:

@@ -117,7 +117,8 @@ class ProfileHandlers:
         get_my_profile), then updated.
         """
         user_id = self._caller(caller)
-        update = parse_update(draft, mask)
+        # Named by the request's field paths, as profile.proto's rules name theirs.
+        update = parse_update(draft, mask, field_prefix="profile.")
         profile = self._apply_update(user_id, update)
         if profile is None:
             self._create_if_missing(
