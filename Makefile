@@ -88,12 +88,22 @@ lint: install $(BUF) ## ruff, ruff format --check, mypy --strict, import contrac
 proto-breaking: install $(BUF) ## buf breaking against AGAINST (default origin/main)
 	BUF=$(BUF) PYTHON=$(PY) protos/buf.sh breaking $${AGAINST:-origin/main}
 
+OPTIC := gateway/openapi-diff/node_modules/.bin/optic
+
+$(OPTIC): gateway/openapi-diff/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix gateway/openapi-diff
+	@touch $@
+
+.PHONY: openapi-breaking
+openapi-breaking: $(OPTIC) ## Breaking changes of gateway/openapi.json against AGAINST (default origin/main), by Optic's rules
+	OPTIC=$(OPTIC) gateway/openapi-diff/breaking.sh $${AGAINST:-origin/main}
+
 .PHONY: run
 run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops it
 	$(PY) -m switchyard_dev
 
 .PHONY: test
-test: install k8s-check ## The whole test suite, integration tests against real PostgreSQL and Redis
+test: install k8s-check $(OPTIC) ## The whole test suite, integration tests against real PostgreSQL and Redis
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
 
 # Deployment checks: their tools live in their own pinned venv, never in an image.
