@@ -37,7 +37,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from switchyard_dev.testing import postgres_server_url, unavailable
+from switchyard_dev.testing import unavailable
 
 ROOT = Path(__file__).resolve().parents[4]
 PROD_INI = ROOT / "k8s" / "overlays" / "prod" / "pgbouncer.ini"
@@ -63,9 +63,7 @@ def prod_settings() -> dict[str, str]:
     """The [pgbouncer] section of the prod overlay's pgbouncer.ini."""
     # The %include of the Secret's databases list is prod's; configparser reads
     # only sections, so it goes.
-    lines = [
-        line for line in PROD_INI.read_text().splitlines() if not line.startswith("%include")
-    ]
+    lines = [line for line in PROD_INI.read_text().splitlines() if not line.startswith("%include")]
     parser = configparser.ConfigParser(interpolation=None, comment_prefixes=(";", "#"))
     parser.read_string("\n".join(lines))
     return dict(parser["pgbouncer"])
@@ -134,28 +132,41 @@ class PgBouncer:
         """Start on a free port; a port taken in between gets another try."""
         for _ in range(ATTEMPTS):
             self.port = free_port()
-            config = self._write_config()
-            account = self._account
-            self._process = subprocess.Popen(  # noqa: S603 - our own binary and config
-                [self.binary, str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                user=account.pw_uid if account else None,
-                group=account.pw_gid if account else None,
-                extra_groups=[] if account else None,
-            )
-            if self._wait_until_listening():
+            if self._launch():
                 return
-            self.stop()
         raise RuntimeError(f"PgBouncer did not start; its log:\n{self.log_tail()}")
+
+    def restart(self) -> None:
+        """Stop (every client connection breaks) and start again on the same
+        port, as a PgBouncer pod replaced behind its Service."""
+        self.stop()
+        if not self._launch():
+            raise RuntimeError(f"PgBouncer did not restart; its log:\n{self.log_tail()}")
+
+    def _launch(self) -> bool:
+        config = self._write_config()
+        account = self._account
+        self._process = subprocess.Popen(  # noqa: S603 - our own binary and config
+            [self.binary, str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=account.pw_uid if account else None,
+            group=account.pw_gid if account else None,
+            extra_groups=[] if account else None,
+        )
+        if self._wait_until_listening():
+            return True
+        self.stop()
+        return False
 
     def _wait_until_listening(self) -> bool:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=1
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=1),
             ):
                 return True
             time.sleep(0.05)
