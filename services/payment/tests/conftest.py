@@ -57,14 +57,13 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         url = f"sqlite:///{tmp_path / 'payment.db'}"
         upgrade_database(url, MIGRATIONS_DIR)
         return url
+    if backend == "pgbouncer":
+        # Migrated directly, served through PgBouncer (as prod: migration-url, url).
+        through: Callable[[str, Path], str] = request.getfixturevalue("create_pgbouncer_database")
+        return through("payment", MIGRATIONS_DIR)
     create: Callable[[str], str] = request.getfixturevalue("create_postgres_database")
     url = create("payment")
-    # Migrations connect directly, as prod's migrate init containers do
-    # (migration-url, k8s/README.md): DDL does not go through PgBouncer.
     upgrade_database(url, MIGRATIONS_DIR)
-    if backend == "pgbouncer":
-        through: Callable[[str], str] = request.getfixturevalue("through_pgbouncer")
-        return through(url)
     return url
 
 

@@ -36,6 +36,7 @@ import psycopg2
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from switchyard_kit import upgrade_database
 
 from switchyard_dev.testing import unavailable
 
@@ -255,6 +256,22 @@ def through_pgbouncer(pgbouncer: PgBouncer) -> Iterator[Callable[[str], str]]:
     yield through
     for database in databases:
         pgbouncer.admin(f"KILL {database}")
+
+
+@pytest.fixture
+def create_pgbouncer_database(
+    create_postgres_database: Callable[[str], str], through_pgbouncer: Callable[[str], str]
+) -> Callable[[str, Path], str]:
+    """`create_pgbouncer_database("auth", MIGRATIONS_DIR)`: a fresh database,
+    migrated directly (as prod's migrate init containers do: migration-url),
+    and its URL through PgBouncer, which the service is given."""
+
+    def create(label: str, migrations_dir: Path) -> str:
+        direct = create_postgres_database(label)
+        upgrade_database(direct, migrations_dir)
+        return through_pgbouncer(direct)
+
+    return create
 
 
 @pytest.fixture
