@@ -11,6 +11,13 @@ loopback port, as the `postgres` OS user when the tests run as root
 (PgBouncer refuses root), its config and log in a temporary folder removed
 afterwards.
 
+Versions: the tests run the distribution's package (Debian bookworm: 1.18),
+prod the image's 1.24. PgBouncer refuses a setting it does not know, so the
+ini holds only settings both understand. The one difference that matters
+runs the safe way: 1.21+ can keep protocol-level prepared statements across
+transactions (max_prepared_statements), 1.18 cannot, so code that relied on
+them fails here first.
+
 Example::
 
     def test_through_pgbouncer(pgbouncer_database_url):
