@@ -4,6 +4,7 @@ another package, and no Dockerfile installs them."""
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -69,6 +70,15 @@ def test_the_launcher_is_a_dev_dependency_of_the_root_only() -> None:
 
 
 def test_the_test_fixtures_are_registered_from_the_dev_package() -> None:
-    conftest = (ROOT / "conftest.py").read_text()
-    assert 'pytest_plugins = ["switchyard_dev.testing"]' in conftest
-    assert (ROOT / "libs" / "dev" / "src" / "switchyard_dev" / "testing.py").exists()
+    conftest = ast.parse((ROOT / "conftest.py").read_text())
+    [plugins] = [
+        ast.literal_eval(node.value)
+        for node in conftest.body
+        if isinstance(node, ast.Assign)
+        and [getattr(target, "id", None) for target in node.targets] == ["pytest_plugins"]
+    ]
+    assert {"switchyard_dev.testing", "switchyard_dev.pgbouncer"} <= set(plugins)
+    for plugin in plugins:
+        package, module = plugin.split(".")
+        assert package == "switchyard_dev", plugin
+        assert (ROOT / "libs" / "dev" / "src" / package / f"{module}.py").exists(), plugin

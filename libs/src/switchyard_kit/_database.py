@@ -105,8 +105,12 @@ def create_database_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
+        # A connection a PgBouncer restart or a failover broke is found at
+        # checkout and replaced, not handed to a request
+        # (services/payment/tests/integration/test_pgbouncer.py).
         pool_pre_ping=True,
-        # Connections are recycled so a failover or PgBouncer restart heals.
+        # Old connections are replaced too, so a database (or PgBouncer)
+        # address moved behind the same name reaches every pod within 30 min.
         pool_recycle=1800,
         connect_args={"connect_timeout": max(1, int(connect_timeout))},
     )

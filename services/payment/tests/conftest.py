@@ -23,24 +23,46 @@ from switchyard_kit import (
     upgrade_database,
 )
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
+# Where a test's payment database lives: a SQLite file, PostgreSQL directly, or
+# PostgreSQL through a PgBouncer in prod's transaction pooling
+# (switchyard_dev.pgbouncer, k8s/overlays/prod/pgbouncer.ini).
+BACKENDS = {
+    "sqlite": pytest.param("sqlite", id="sqlite"),
+    "postgres": pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    "pgbouncer": pytest.param("pgbouncer", id="pgbouncer", marks=pytest.mark.postgres),
+}
+DEFAULT_BACKENDS = ("sqlite", "postgres")
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "backends(*names): run on these payment databases (sqlite, postgres, pgbouncer) "
+        f"instead of {', '.join(DEFAULT_BACKENDS)}",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the payment database runs once per backend."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker else DEFAULT_BACKENDS
+    metafunc.parametrize("backend", [BACKENDS[name] for name in names])
 
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if backend == "postgres":
-        create: Callable[[str], str] = request.getfixturevalue("create_postgres_database")
-        url = create("payment")
-    else:
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'payment.db'}"
+        upgrade_database(url, MIGRATIONS_DIR)
+        return url
+    if backend == "pgbouncer":
+        # Migrated directly, served through PgBouncer (as prod: migration-url, url).
+        through: Callable[[str, Path], str] = request.getfixturevalue("create_pgbouncer_database")
+        return through("payment", MIGRATIONS_DIR)
+    create: Callable[[str], str] = request.getfixturevalue("create_postgres_database")
+    url = create("payment")
     upgrade_database(url, MIGRATIONS_DIR)
     return url
 

@@ -63,7 +63,7 @@ def test_writes_arrive_in_one_statement_on_postgresql_one_per_write_on_sqlite(da
     assert accounts == 2
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres")
 def test_foreign_keys_are_checked_at_the_end_of_the_one_statement(database, backend):
     """A row may come before the row it refers to, within one flush; a row
     whose parent is in no part of it still fails, and nothing is kept."""

@@ -32,7 +32,7 @@ def funded(database):
     return database
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_a_locked_wallet_is_aborted_concurrent_update_after_the_claim(funded, backend):
     with funded.engine.connect() as holder:
         holder.execute(
@@ -46,7 +46,7 @@ def test_a_locked_wallet_is_aborted_concurrent_update_after_the_claim(funded, ba
     assert (busy.value.code, busy.value.reason) == ("ABORTED", "CONCURRENT_UPDATE")
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_a_key_held_by_an_uncommitted_claim_is_in_flight(funded, backend):
     with PaymentUnitOfWork(funded) as first:
         first.payments.claim_key(_claim("k2"), wait_seconds=1.0, lock_timeout_seconds=1.0)
@@ -54,7 +54,7 @@ def test_a_key_held_by_an_uncommitted_claim_is_in_flight(funded, backend):
             second.payments.claim_key(_claim("k2"), wait_seconds=0.1, lock_timeout_seconds=1.0)
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_without_a_claim_the_driver_error_is_left_as_it_is(funded, backend):
     """Reads claim no key: their lock errors stay the driver's, as they were."""
     with funded.engine.connect() as holder:

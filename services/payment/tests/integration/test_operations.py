@@ -82,7 +82,7 @@ def test_expired_keys_are_cleaned_up_and_reusable(client, database, database_url
     assert keys == ["fresh-key"]
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres")
 def test_a_request_waiting_on_an_in_flight_key_gets_409(
     client, database, settings, rpc_error, backend
 ):

@@ -27,7 +27,7 @@ from switchyard_kit.events import (
     unpack_payload,
 )
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.backends("sqlite", "postgres", "pgbouncer")]
 
 
 class TcpProxy:
@@ -217,7 +217,7 @@ def test_payment_events_carry_what_consumers_need(client, database, redis_url):
     assert len({e.id for e in events}) == 3
 
 
-@pytest.mark.parametrize("backend", ["postgres"])
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_two_relays_never_publish_out_of_order(client, database, redis_url, backend):
     users = [str(uuid.uuid4()) for _ in range(4)]
     for user in users:

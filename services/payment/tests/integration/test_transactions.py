@@ -16,6 +16,8 @@ from payment_service.domain.model import CreatePayment, LineItem, Payment, TopUp
 from payment_service.entrypoints.app import handlers_from, reconcile_database
 from sqlalchemy import event, func, select, text
 
+pytestmark = pytest.mark.backends("sqlite", "postgres", "pgbouncer")
+
 
 def _claim(uow: PaymentUnitOfWork, key: str, *, wait: float = 2.0, lock: float = 5.0):
     """Claim as a write does: None when the key is this transaction's, else the
@@ -33,12 +35,13 @@ def _lock_timeout(uow: PaymentUnitOfWork) -> str:
     return str(uow.session.execute(text("SHOW lock_timeout")).scalar_one())
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_the_claim_sets_the_lock_waits_of_its_transaction_only(database, backend):
     """No SET LOCAL round trips: the claim statement itself sets the key wait
     before it inserts and the row-lock wait once the key is claimed, both
     transaction-local (set_config(..., true)), so nothing leaks to the next
-    transaction on the pooled connection (or PgBouncer's)."""
+    transaction on the pooled connection, or, through PgBouncer, on the server
+    connection the next client gets."""
     with PaymentUnitOfWork(database) as uow:
         assert _claim(uow, "k1", wait=1.5, lock=4.25) is None
         assert _lock_timeout(uow) == "4250ms"
@@ -52,7 +55,7 @@ def test_the_claim_sets_the_lock_waits_of_its_transaction_only(database, backend
         assert connection.execute(text("SHOW lock_timeout")).scalar_one() == "0"
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_an_expired_key_claimed_again_gets_the_row_lock_wait(database, backend):
     with PaymentUnitOfWork(database) as uow:
         assert _claim(uow, "old") is None
@@ -65,7 +68,7 @@ def test_an_expired_key_claimed_again_gets_the_row_lock_wait(database, backend):
         assert _lock_timeout(uow) == "3s"
 
 
-@pytest.mark.parametrize("backend", ["postgres"], indirect=False)
+@pytest.mark.backends("postgres", "pgbouncer")
 def test_a_payment_waits_for_a_locked_wallet_no_longer_than_the_lock_timeout(
     database, settings, serve, *, backend, user, rpc_error
 ):
@@ -163,7 +166,7 @@ def test_a_payment_is_three_statements_on_postgresql(database, settings, backend
         )
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
-    expected = {"postgres": 3, "sqlite": 9 if items else 8}[backend]
+    expected = {"postgres": 3, "pgbouncer": 3, "sqlite": 9 if items else 8}[backend]
     assert len(statements) == expected, statements
     assert handlers.get_payment(user, payment.id) == payment
     assert reconcile_database(database) == []

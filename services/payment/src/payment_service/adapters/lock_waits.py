@@ -31,8 +31,10 @@ def is_lock_timeout(error: OperationalError) -> bool:
 
 def lock_timeout_config(name: str) -> ColumnElement[str]:
     """`set_config('lock_timeout', :name, true)`: like SET LOCAL, it lasts until the
-    transaction ends (so PgBouncer's transaction pooling never leaks it), but as an
-    expression it rides along in a statement that is sent anyway."""
+    transaction ends, but as an expression it rides along in a statement that is
+    sent anyway. That nothing leaks to the next transaction, through PgBouncer's
+    transaction pooling too: tests/integration/test_transactions.py
+    (test_the_claim_sets_the_lock_waits_of_its_transaction_only[pgbouncer])."""
     return func.set_config(literal_column("'lock_timeout'"), bindparam(name, type_=String), true())
 
 
