@@ -224,17 +224,23 @@ def parse_services(text: str) -> tuple[ServiceEntry, ...]:
     return services
 
 
+def _check_workloads(services: Sequence[ServiceEntry]) -> None:
+    """A CronJob's name must not be another workload's (k8s names are per kind,
+    but its pods' labels and NetworkPolicies key on the name alone)."""
+    workloads = [p.workload for s in services for p in s.processes]
+    for job in (j for s in services for j in s.jobs):
+        if job.workload in workloads:
+            raise RegistryError(f"workload {job.workload!r} is named twice")
+        workloads.append(job.workload)
+
+
 def _check_whole(services: Sequence[ServiceEntry]) -> None:
     names = [s.name for s in services]
     for name in names:
         if names.count(name) > 1:
             raise RegistryError(f"service {name!r} is listed twice")
     components = [p.component for s in services for p in s.processes]
-    workloads = [p.workload for s in services for p in s.processes]
-    for job in (j for s in services for j in s.jobs):
-        if job.workload in workloads:
-            raise RegistryError(f"workload {job.workload!r} is named twice")
-        workloads.append(job.workload)
+    _check_workloads(services)
     for component in [*names, *components]:
         if [*names, *components].count(component) > 1:
             raise RegistryError(f"launcher component {component!r} is named twice")

@@ -128,6 +128,7 @@ def trim_dead_letters(
     redis_url: str,
     stream: str,
     group: str,
+    *,
     retention_days: float,
     bound: RetentionBound,
     clock: Callable[[], datetime] = utc_now,

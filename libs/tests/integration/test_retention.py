@@ -108,7 +108,7 @@ def test_trim_dead_letters_finds_the_group_s_dead_letter_stream(
     _add(client, stream, NOW - timedelta(days=29), 1)
     try:
         trim = lambda: trim_dead_letters(  # noqa: E731
-            redis_url, logical, group, 30, RetentionBound(), clock=lambda: NOW
+            redis_url, logical, group, retention_days=30, bound=RetentionBound(), clock=lambda: NOW
         )
         assert trim() == 2
         assert trim() == 0

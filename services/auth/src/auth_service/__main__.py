@@ -1,4 +1,5 @@
-"""`python -m auth_service [serve|migrate|relay|rotate-signing-key|cleanup-expired]` (script `switchyard-auth`).
+"""`python -m auth_service [serve|migrate|relay|rotate-signing-key|cleanup-expired]`
+(script `switchyard-auth`).
 
 serve               run the gRPC server until SIGTERM (the default)
 migrate             apply the database migrations up to the latest revision
