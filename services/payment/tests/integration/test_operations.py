@@ -138,7 +138,9 @@ def _expired_keys(database, count: int, *, expired: bool = True) -> None:
 
 def _key_count(database) -> int:
     with database.session() as session:
-        return int(session.execute(select(func.count()).select_from(t.idempotency_keys)).scalar_one())
+        return int(
+            session.execute(select(func.count()).select_from(t.idempotency_keys)).scalar_one()
+        )
 
 
 def test_key_cleanup_is_bounded_per_run_and_idempotent(database):
