@@ -164,7 +164,7 @@ def cronjob_lines(root: Path, service: ServiceEntry) -> list[str]:
         _network_policy(service),
         *(_cronjob(job, service, deployment) for job in service.jobs),
     ]
-    text = yaml.safe_dump_all(documents, sort_keys=False, width=100)
+    text: str = yaml.safe_dump_all(documents, sort_keys=False, width=100)
     return text.rstrip("\n").split("\n")
 
 
