@@ -128,3 +128,9 @@ def test_the_registry_s_jobs_are_scheduled_redis_ones_only_with_redis(
             f"{service}_service",
             registry[name].command,
         ]
+
+
+def test_the_banner_lists_each_job_with_its_next_run(platform) -> None:
+    jobs = scheduler(platform, job("x-daily", "23 3 * * *"), clock=Clock())
+    assert "x-daily" in jobs.status_lines()
+    assert "next 2026-11-30 03:23 UTC" in jobs.status_lines()
