@@ -27,6 +27,7 @@ from typing import Any
 __all__ = [
     "RegistryError",
     "ServiceEntry",
+    "ServiceJob",
     "ServiceProcess",
     "load_services",
     "parse_services",
@@ -37,6 +38,11 @@ NAME = re.compile(r"^[a-z][a-z0-9]*$")
 COMMAND = re.compile(r"^[a-z][a-z0-9-]*$")
 _SERVICE_KEYS = {"name", "grpc_service", "proto_module", "port", "metrics_port", "event_sinks"}
 _PROCESS_KEYS = {"command", "liveness_port", "metrics_port", "needs_redis", "component"}
+_JOB_KEYS = {"command", "schedule", "needs_redis"}
+# Five cron fields (minute hour day-of-month month day-of-week), the syntax both
+# a Kubernetes CronJob and the `make run` scheduler (cronsim) read; the fields
+# themselves are checked there (tests/deploy/test_jobs.py), this only the shape.
+SCHEDULE = re.compile(r"^\S+( \S+){4}$")
 
 
 class RegistryError(ValueError):
@@ -61,6 +67,23 @@ class ServiceProcess:
 
 
 @dataclass(frozen=True)
+class ServiceJob:
+    """A scheduled job of a service: `python -m <pkg> <command>` on `schedule`
+    (a five-field cron expression, UTC), a CronJob `<service>-<command>` in
+    k8s and a run of the `make run` scheduler locally."""
+
+    service: str
+    command: str
+    schedule: str
+    needs_redis: bool = False
+
+    @property
+    def workload(self) -> str:
+        """Its Kubernetes CronJob name: `<service>-<command>`."""
+        return f"{self.service}-{self.command}"
+
+
+@dataclass(frozen=True)
 class ServiceEntry:
     """One service: where it listens, its contract, its extra processes."""
 
@@ -71,6 +94,7 @@ class ServiceEntry:
     metrics_port: int
     event_sinks: tuple[str, ...] = ()
     processes: tuple[ServiceProcess, ...] = ()
+    jobs: tuple[ServiceJob, ...] = ()
 
     @property
     def package(self) -> str:
@@ -139,9 +163,24 @@ def _process(service: str, table: Mapping[str, Any]) -> ServiceProcess:
     )
 
 
+def _job(service: str, table: Mapping[str, Any]) -> ServiceJob:
+    where = f"service {service!r}, job {table.get('command')!r}"
+    _unknown(where, table, _JOB_KEYS)
+    command = _string(where, table, "command")
+    if not COMMAND.match(command):
+        raise RegistryError(f"{where}: `command` must match {COMMAND.pattern}")
+    schedule = _string(where, table, "schedule")
+    if not SCHEDULE.match(schedule):
+        raise RegistryError(f"{where}: `schedule` must be five cron fields, not {schedule!r}")
+    needs_redis = table.get("needs_redis", False)
+    if not isinstance(needs_redis, bool):
+        raise RegistryError(f"{where}: `needs_redis` must be true or false")
+    return ServiceJob(service, command, schedule, needs_redis)
+
+
 def _service(table: Mapping[str, Any]) -> ServiceEntry:
     where = f"service {table.get('name')!r}"
-    _unknown(where, table, _SERVICE_KEYS | {"process"})
+    _unknown(where, table, _SERVICE_KEYS | {"process", "job"})
     name = _string(where, table, "name")
     if not NAME.match(name):
         raise RegistryError(f"{where}: `name` must match {NAME.pattern}")
@@ -155,6 +194,9 @@ def _service(table: Mapping[str, Any]) -> ServiceEntry:
     processes = table.get("process", [])
     if not isinstance(processes, list):
         raise RegistryError(f"{where}: `process` must be an array of tables ([[service.process]])")
+    jobs = table.get("job", [])
+    if not isinstance(jobs, list):
+        raise RegistryError(f"{where}: `job` must be an array of tables ([[service.job]])")
     return ServiceEntry(
         name=name,
         grpc_service=grpc_service,
@@ -163,6 +205,7 @@ def _service(table: Mapping[str, Any]) -> ServiceEntry:
         metrics_port=_port(where, table, "metrics_port"),
         event_sinks=tuple(sinks),
         processes=tuple(_process(name, process) for process in processes),
+        jobs=tuple(_job(name, job) for job in jobs),
     )
 
 
@@ -181,12 +224,23 @@ def parse_services(text: str) -> tuple[ServiceEntry, ...]:
     return services
 
 
+def _check_workloads(services: Sequence[ServiceEntry]) -> None:
+    """A CronJob's name must not be another workload's (k8s names are per kind,
+    but its pods' labels and NetworkPolicies key on the name alone)."""
+    workloads = [p.workload for s in services for p in s.processes]
+    for job in (j for s in services for j in s.jobs):
+        if job.workload in workloads:
+            raise RegistryError(f"workload {job.workload!r} is named twice")
+        workloads.append(job.workload)
+
+
 def _check_whole(services: Sequence[ServiceEntry]) -> None:
     names = [s.name for s in services]
     for name in names:
         if names.count(name) > 1:
             raise RegistryError(f"service {name!r} is listed twice")
     components = [p.component for s in services for p in s.processes]
+    _check_workloads(services)
     for component in [*names, *components]:
         if [*names, *components].count(component) > 1:
             raise RegistryError(f"launcher component {component!r} is named twice")

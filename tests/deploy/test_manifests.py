@@ -20,8 +20,10 @@ from switchyard.services import load_services
 
 from deploy.conftest import K8S, ROOT, dockerfile_text
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-APP_COMPONENTS = ("grpc-service", "gateway", "worker")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "CronJob")
+APP_COMPONENTS = ("grpc-service", "gateway", "worker", "job")
+# Pods that keep running (not the scheduled jobs' run-to-completion pods).
+LONG_RUNNING = ("grpc-service", "gateway", "worker")
 SCALED_COMPONENTS = ("grpc-service", "gateway")
 NAME = "app.kubernetes.io/name"
 COMPONENT = "app.kubernetes.io/component"
@@ -38,8 +40,16 @@ def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
     return found[0]
 
 
+def pod_template(workload: dict[str, Any]) -> dict[str, Any]:
+    """The pod template of a Deployment, a StatefulSet or a CronJob."""
+    spec = workload["spec"]
+    if workload["kind"] == "CronJob":
+        spec = spec["jobTemplate"]["spec"]
+    return dict(spec["template"])
+
+
 def component(workload: dict[str, Any]) -> str:
-    return str(workload["spec"]["template"]["metadata"]["labels"].get(COMPONENT, ""))
+    return str(pod_template(workload)["metadata"]["labels"].get(COMPONENT, ""))
 
 
 def app_workloads(objects: list[dict[str, Any]], *components: str) -> list[dict[str, Any]]:
@@ -48,7 +58,7 @@ def app_workloads(objects: list[dict[str, Any]], *components: str) -> list[dict[
 
 
 def containers(workload: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    spec = workload["spec"]["template"]["spec"]
+    spec = pod_template(workload)["spec"]
     yield from spec.get("initContainers", [])
     yield from spec["containers"]
 
@@ -81,7 +91,7 @@ def matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 
 
 def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
-    return dict(workload["spec"]["template"]["metadata"]["labels"])
+    return dict(pod_template(workload)["metadata"]["labels"])
 
 
 def test_every_overlay_renders_app_workloads(objects: list[dict[str, Any]]) -> None:
@@ -111,7 +121,7 @@ def test_every_container_has_requests_and_limits(objects: list[dict[str, Any]]) 
 def test_every_pod_meets_pod_security_restricted(objects: list[dict[str, Any]]) -> None:
     for workload in of_kind(objects, *WORKLOAD_KINDS):
         name = workload["metadata"]["name"]
-        spec = workload["spec"]["template"]["spec"]
+        spec = pod_template(workload)["spec"]
         pod = spec.get("securityContext", {})
         assert spec.get("automountServiceAccountToken") is False, name
         assert not spec.get("hostNetwork")
@@ -137,18 +147,21 @@ def test_every_workload_has_its_own_service_account_without_token(
     objects: list[dict[str, Any]],
 ) -> None:
     for workload in app_workloads(objects):
-        account = workload["spec"]["template"]["spec"]["serviceAccountName"]
-        assert account == workload["metadata"]["name"]
+        account = pod_template(workload)["spec"]["serviceAccountName"]
+        # A service's CronJobs share one account (and one NetworkPolicy): <service>-job.
+        assert account == pod_labels(workload)[NAME]
+        if workload["kind"] != "CronJob":
+            assert account == workload["metadata"]["name"]
         assert named(objects, "ServiceAccount", account)["automountServiceAccountToken"] is False
     for workload in of_kind(objects, *WORKLOAD_KINDS):
-        account = workload["spec"]["template"]["spec"].get("serviceAccountName")
+        account = pod_template(workload)["spec"].get("serviceAccountName")
         assert account, workload["metadata"]["name"]
         assert named(objects, "ServiceAccount", account)["automountServiceAccountToken"] is False
 
 
 def test_app_containers_write_only_to_a_tmp_emptydir(objects: list[dict[str, Any]]) -> None:
     for workload in app_workloads(objects):
-        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+        volumes = {v["name"]: v for v in pod_template(workload)["spec"].get("volumes", [])}
         for container in containers(workload):
             mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
             tmp = "/tmp"  # noqa: S108 - the mount path under test, not a file we create
@@ -162,7 +175,7 @@ def grpc_port(container: dict[str, Any]) -> int:
 
 def test_grpc_services_use_native_grpc_probes(objects: list[dict[str, Any]]) -> None:
     for workload in app_workloads(objects, "grpc-service"):
-        container = workload["spec"]["template"]["spec"]["containers"][0]
+        container = pod_template(workload)["spec"]["containers"][0]
         port = grpc_port(container)
         assert container["readinessProbe"]["grpc"] == {"port": port, "service": ""}
         assert container["livenessProbe"]["grpc"] == {"port": port, "service": "liveness"}
@@ -177,7 +190,7 @@ def test_gateway_uses_http_probes(objects: list[dict[str, Any]]) -> None:
 
 def test_termination_grace_outlasts_the_drain(objects: list[dict[str, Any]]) -> None:
     for workload in app_workloads(objects, "grpc-service", "worker"):
-        spec = workload["spec"]["template"]["spec"]
+        spec = pod_template(workload)["spec"]
         container = spec["containers"][0]
         data = config_map_data(objects, container)
         prefix = container["image"].split("/")[-1].split(":")[0].split("@")[0].upper()
@@ -194,8 +207,8 @@ def test_termination_grace_outlasts_the_drain(objects: list[dict[str, Any]]) -> 
 
 
 def test_app_workloads_spread_over_zones_and_nodes(objects: list[dict[str, Any]]) -> None:
-    for workload in app_workloads(objects):
-        constraints = workload["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    for workload in app_workloads(objects, *LONG_RUNNING):
+        constraints = pod_template(workload)["spec"]["topologySpreadConstraints"]
         keys = {c["topologyKey"] for c in constraints}
         assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
         for constraint in constraints:
@@ -214,7 +227,8 @@ def test_hpa_for_gateway_and_every_grpc_service(objects: list[dict[str, Any]]) -
 
 def test_pdb_for_every_app_workload(objects: list[dict[str, Any]]) -> None:
     budgets = of_kind(objects, "PodDisruptionBudget")
-    for workload in app_workloads(objects):
+    # A job's run evicted by a drain is run again by its Job (backoffLimit).
+    for workload in app_workloads(objects, *LONG_RUNNING):
         assert any(matches(b["spec"]["selector"], pod_labels(workload)) for b in budgets), workload[
             "metadata"
         ]["name"]
@@ -227,7 +241,7 @@ def test_grpc_services_are_headless_and_clients_use_dns_targets(
     for workload in app_workloads(objects, "grpc-service"):
         name = workload["metadata"]["name"]
         assert services[name]["spec"]["clusterIP"] == "None", name
-        data = config_map_data(objects, workload["spec"]["template"]["spec"]["containers"][0])
+        data = config_map_data(objects, pod_template(workload)["spec"]["containers"][0])
         age = float(data[f"{name.upper()}_MAX_CONNECTION_AGE_SECONDS"])
         assert 0 < age <= 300, "new pods must get connections within minutes"
     for config in of_kind(objects, "ConfigMap"):
@@ -287,7 +301,7 @@ def egress_pod_names(policy: dict[str, Any]) -> set[str]:
 
 
 def test_each_service_reaches_only_its_own_database(objects: list[dict[str, Any]]) -> None:
-    for workload in app_workloads(objects, "grpc-service", "worker"):
+    for workload in app_workloads(objects, "grpc-service", "worker", "job"):
         service = workload["metadata"]["name"].split("-")[0]
         reached = set()
         for policy in policies_for(objects, pod_labels(workload)):
@@ -383,7 +397,7 @@ def test_secrets_are_referenced_not_committed(overlay: str, objects: list[dict[s
             assert not re.search(r"//[^/@:]+:[^/@]+@", text), "no password in a committed URL"
     readme = (K8S / "README.md").read_text()
     for workload in of_kind(objects, *WORKLOAD_KINDS):
-        spec = workload["spec"]["template"]["spec"]
+        spec = pod_template(workload)["spec"]
         refs = [
             e["valueFrom"]["secretKeyRef"]
             for c in containers(workload)

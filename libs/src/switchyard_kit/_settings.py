@@ -73,6 +73,10 @@ class ServiceSettings(CommonSettings):
     readiness_interval_seconds: float = Field(default=2.0, gt=0)
     # Servers close connections after this age so clients rebalance to new pods.
     max_connection_age_seconds: float = Field(default=300.0, gt=0)
+    # The scheduled clean-up jobs (switchyard_kit.retention): rows deleted per
+    # transaction, and at most per run and table (the rest goes on the next run).
+    retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    retention_max_rows_per_run: int = Field(default=100_000, ge=1)
 
     @model_validator(mode="before")
     @classmethod

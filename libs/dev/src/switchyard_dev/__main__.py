@@ -8,10 +8,11 @@ import threading
 from types import FrameType
 
 from switchyard_dev.launcher import Platform, PlatformConfig, platform_components
+from switchyard_dev.scheduler import Scheduler, scheduled_jobs
 from switchyard_dev.supervisor import Supervisor
 
 
-def _banner(config: PlatformConfig, supervisor: Supervisor) -> str:
+def _banner(config: PlatformConfig, supervisor: Supervisor, scheduler: Scheduler) -> str:
     gateway = f"http://127.0.0.1:{config.ports['gateway']}"
     return (
         "\nSwitchyard is running.\n"
@@ -32,6 +33,8 @@ def _banner(config: PlatformConfig, supervisor: Supervisor) -> str:
         + f"  data           {config.data_dir.resolve()}\n"
         "  processes      (a process that dies or hangs is restarted; the others keep serving)\n"
         + supervisor.status_lines()
+        + "  jobs           (the k8s CronJobs' schedules, protos/switchyard/services.toml)\n"
+        + scheduler.status_lines()
         + "Press Ctrl-C to stop.\n"
     )
 
@@ -40,6 +43,7 @@ def main() -> int:
     config = PlatformConfig.from_environment()
     platform = Platform(platform_components(config))
     supervisor = Supervisor(platform)
+    scheduler = Scheduler(platform, scheduled_jobs(config))
     stop_requested = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -60,10 +64,12 @@ def main() -> int:
         platform.stop()
         return 0
     supervisor.start()
-    print(_banner(config, supervisor), flush=True)
+    scheduler.start()
+    print(_banner(config, supervisor, scheduler), flush=True)
     while not stop_requested.wait(0.5):
         pass
     print("\nswitchyard: stopping...", flush=True)
+    scheduler.stop()
     supervisor.stop()
     return 0
 

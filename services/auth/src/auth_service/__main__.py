@@ -1,10 +1,14 @@
-"""`python -m auth_service [serve|migrate|relay|rotate-signing-key]` (script `switchyard-auth`).
+"""`python -m auth_service [serve|migrate|relay|rotate-signing-key|cleanup-expired]`
+(script `switchyard-auth`).
 
 serve               run the gRPC server until SIGTERM (the default)
 migrate             apply the database migrations up to the latest revision
 relay               publish outbox events (UserRegistered) to Redis Streams or the sinks
 rotate-signing-key  create a new signing key; the old one stays published until
                     every token it signed has expired
+cleanup-expired     delete sessions ended more than AUTH_ENDED_SESSION_RETENTION_DAYS
+                    ago and audit events older than AUTH_AUDIT_EVENT_RETENTION_DAYS
+                    (a scheduled job: a CronJob in k8s, the `make run` scheduler locally)
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from switchyard_kit.cli import Command, run_cli
 from auth_service.config import AuthSettings
 from auth_service.entrypoints.app import (
     MIGRATIONS_DIR,
+    cleanup_expired_from,
     database_from,
     grpc_service,
     handlers_from,
@@ -90,6 +95,17 @@ def rotate_signing_key(settings: AuthSettings) -> int:
     return 0
 
 
+def run_cleanup_expired(settings: AuthSettings) -> int:
+    database = database_from(settings)
+    deleted = cleanup_expired_from(database, settings)
+    database.dispose()
+    print(
+        f"cleanup-expired: deleted {deleted['sessions']} ended session(s), "
+        f"{deleted['audit_events']} audit event(s)"
+    )
+    return 0
+
+
 COMMANDS = {
     "serve": Command("run the gRPC server until SIGTERM (the default)", run_server, "auth"),
     "migrate": Command("apply the database migrations", run_migrate, "auth"),
@@ -102,6 +118,11 @@ COMMANDS = {
         "create a new signing key; the old one stays published until every token "
         "it signed has expired",
         rotate_signing_key,
+        "auth",
+    ),
+    "cleanup-expired": Command(
+        "delete ended sessions and audit events past their retention",
+        run_cleanup_expired,
         "auth",
     ),
 }

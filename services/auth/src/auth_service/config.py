@@ -108,6 +108,11 @@ class AuthSettings(ServiceSettings):
     relay_publish_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_stream_max_length: int = Field(default=1_000_000, ge=1000)
     relay_retention_hours: float = Field(default=168.0, gt=0)
+    # The cleanup-expired job (service_layer/retention.py): days an ended
+    # session, and an audit event, is kept. A revoked session must outlive the
+    # access tokens issued before its revocation (minutes): 1 day at least.
+    ended_session_retention_days: float = Field(default=30.0, ge=1)
+    audit_event_retention_days: float = Field(default=365.0, ge=1)
 
     @model_validator(mode="after")
     def _check_hashing_room(self) -> AuthSettings:

@@ -64,16 +64,31 @@ def _reconcile(settings: PaymentSettings) -> int:
     database.dispose()
     for violation in violations:
         print(f"VIOLATION {violation}")
+        # What an alert can see besides the failed Job (kube_job_failed): one
+        # ERROR line per broken invariant, under a stable event name.
+        logger.error(
+            "ledger invariant violated",
+            extra={
+                "event": "payment.reconcile.violation",
+                "check": violation.check,
+                "samples": violation.samples[:5],
+            },
+        )
     if violations:
         print(f"reconcile: {len(violations)} invariant(s) broken", file=sys.stderr)
         return 1
+    logger.info("ledger reconciled", extra={"event": "payment.reconcile.ok"})
     print("reconcile: ok, every invariant holds")
     return 0
 
 
 def _cleanup(settings: PaymentSettings) -> int:
     database = database_from(settings)
-    deleted = cleanup_database(database)
+    deleted = cleanup_database(
+        database,
+        batch_size=settings.retention_batch_size,
+        max_keys=settings.retention_max_rows_per_run,
+    )
     database.dispose()
     print(f"cleanup-idempotency-keys: deleted {deleted} expired key(s)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -112,3 +113,83 @@ def test_a_request_waiting_on_an_in_flight_key_gets_409(
     with database.session() as session:
         assert session.execute(select(func.count()).select_from(t.payments)).scalar_one() == 1
         session.execute(text("SELECT 1"))
+
+
+def _expired_keys(database, count: int, *, expired: bool = True) -> None:
+    now = datetime.now(UTC)
+    when = now - timedelta(hours=1) if expired else now + timedelta(hours=1)
+    with database.session() as session, session.begin():
+        session.execute(
+            insert(t.idempotency_keys),
+            [
+                {
+                    "user_id": str(uuid.uuid4()),
+                    "key": f"k{index}",
+                    "operation": "TopUpWallet",
+                    "fingerprint": "x",
+                    "outcome": None,
+                    "created_at": now - timedelta(days=2),
+                    "expires_at": when,
+                }
+                for index in range(count)
+            ],
+        )
+
+
+def _key_count(database) -> int:
+    with database.session() as session:
+        return int(
+            session.execute(select(func.count()).select_from(t.idempotency_keys)).scalar_one()
+        )
+
+
+def test_key_cleanup_is_bounded_per_run_and_idempotent(database):
+    _expired_keys(database, 25)
+    _expired_keys(database, 3, expired=False)
+    # At most max_keys per run, in batches: the rest waits for the next run.
+    assert cleanup_database(database, batch_size=4, max_keys=10) == 10
+    assert _key_count(database) == 18
+    assert cleanup_database(database, batch_size=4, max_keys=10) == 10
+    assert cleanup_database(database, batch_size=4, max_keys=10) == 5
+    # Keys within their lifetime stay; a further run deletes nothing.
+    assert cleanup_database(database, batch_size=4, max_keys=10) == 0
+    assert _key_count(database) == 3
+
+
+def test_cleanup_command_reads_its_bound_from_the_settings(database, database_url):
+    _expired_keys(database, 7)
+    env = {"PAYMENT_RETENTION_BATCH_SIZE": "2", "PAYMENT_RETENTION_MAX_ROWS_PER_RUN": "5"}
+    result = subprocess.run(
+        [sys.executable, "-m", "payment_service", "cleanup-idempotency-keys"],
+        env={**os.environ, "PAYMENT_DATABASE_URL": database_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "deleted 5 " in result.stdout
+    assert _key_count(database) == 2
+
+
+def test_a_violation_fails_reconcile_with_an_error_line_an_alert_can_match(
+    client, database, database_url, user
+):
+    client.top_up(user, 1_000)
+    with database.session() as session, session.begin():
+        session.execute(update(t.balances).values(amount=t.balances.c.amount + 1))
+    env = {**os.environ, "PAYMENT_DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
+    result = subprocess.run(
+        [sys.executable, "-m", "payment_service", "reconcile"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("event") == "payment.reconcile.violation"]
+    assert errors, result.stdout
+    assert errors[0]["level"] == "error"
+    assert "balance_matches_entries" in {line["check"] for line in errors}

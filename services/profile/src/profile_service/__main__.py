@@ -1,4 +1,5 @@
-"""`python -m profile_service [serve|migrate|worker]` (console script: switchyard-profile)."""
+"""`python -m profile_service [serve|migrate|worker|trim-dead-letters]`
+(console script: switchyard-profile)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from profile_service.entrypoints.app import (
     consumer_from,
     database_from,
     grpc_service,
+    trim_dead_letters_from,
 )
 
 logger = logging.getLogger("profile")
@@ -67,6 +69,15 @@ def run_worker(settings: ProfileSettings) -> int:
     return 0
 
 
+def run_trim_dead_letters(settings: ProfileSettings) -> int:
+    """The scheduled job: forget dead letters past their retention."""
+    if not settings.redis_url:
+        print("switchyard-profile: the dead letters are in Redis: set REDIS_URL", file=sys.stderr)
+        return 2
+    print(f"trim-dead-letters: deleted {trim_dead_letters_from(settings)} dead letter(s)")
+    return 0
+
+
 COMMANDS = {
     "serve": Command("run the gRPC server (the default)", run_server, "profile"),
     "migrate": Command("apply database migrations", run_migrate, "profile"),
@@ -74,6 +85,11 @@ COMMANDS = {
         "consume account events from Redis (stream 'users') and create profiles",
         run_worker,
         "profile-worker",
+    ),
+    "trim-dead-letters": Command(
+        "delete the worker's dead letters older than PROFILE_DEAD_LETTER_RETENTION_DAYS",
+        run_trim_dead_letters,
+        "profile",
     ),
 }
 

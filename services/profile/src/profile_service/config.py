@@ -31,6 +31,9 @@ class ProfileSettings(ServiceSettings):
     cache_ttl_seconds: float = Field(default=60.0, gt=0, le=86_400)
     # The event stream auth publishes account events on (AUTH_USERS_STREAM).
     users_stream: str = Field(default="users", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    # The trim-dead-letters job: days the worker's dead letters (Redis stream
+    # events.<users_stream>.dead-letter.profile) are kept for an operator to look at.
+    dead_letter_retention_days: float = Field(default=30.0, gt=0)
 
 
 def load_profile_settings() -> ProfileSettings:

@@ -1,4 +1,5 @@
-"""`python -m recommendation_service [serve|migrate|worker]`."""
+"""`python -m recommendation_service [serve|migrate|worker|cleanup-processed-events|
+trim-dead-letters]`."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from switchyard_kit.cli import Command, run_cli
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.app import (
     MIGRATIONS_DIR,
+    cleanup_processed_events_from,
     consumer_from,
     database_from,
     grpc_service,
+    trim_dead_letters_from,
 )
 from recommendation_service.entrypoints.events import run_worker
 
@@ -64,6 +67,24 @@ def _worker(settings: RecommendationSettings) -> int:
     return 0
 
 
+def _cleanup_processed_events(settings: RecommendationSettings) -> int:
+    database = database_from(settings)
+    processed, dead = cleanup_processed_events_from(database, settings)
+    database.dispose()
+    print(f"cleanup-processed-events: deleted {processed} event id(s), {dead} dead letter(s)")
+    return 0
+
+
+def _trim_dead_letters(settings: RecommendationSettings) -> int:
+    if not settings.redis_url:
+        print(
+            "recommendation: the worker's dead letters are in Redis: set REDIS_URL", file=sys.stderr
+        )
+        return 2
+    print(f"trim-dead-letters: deleted {trim_dead_letters_from(settings)} dead letter(s)")
+    return 0
+
+
 COMMANDS = {
     "serve": Command(
         "run the gRPC server (the default); it also takes broker-less event deliveries",
@@ -75,6 +96,16 @@ COMMANDS = {
         "consume payment events from Redis Streams (needs REDIS_URL)",
         _worker,
         "recommendation-worker",
+    ),
+    "cleanup-processed-events": Command(
+        "delete processed event ids and broker-less dead letters past their retention",
+        _cleanup_processed_events,
+        "recommendation",
+    ),
+    "trim-dead-letters": Command(
+        "delete the worker's dead letters (Redis) older than the retention (needs REDIS_URL)",
+        _trim_dead_letters,
+        "recommendation",
     ),
 }
 

@@ -63,6 +63,13 @@ class RecommendationSettings(ServiceSettings):
     # Where a NEW consumer group starts: "0" = everything the stream still holds
     # (a fresh deployment learns from the retained history), "$" = new events only.
     worker_start_id: str = Field(default="0", pattern=r"^(0|\$|[0-9]+-[0-9]+)$")
+    # The scheduled jobs: days a processed event id is kept for deduplication
+    # (cleanup-processed-events; safe to forget: the model also counts each
+    # payment once by its id and refunds by their cumulative fraction), and days
+    # a dead letter is kept for an operator (the broker-less path's rows go with
+    # cleanup-processed-events, the worker's Redis stream with trim-dead-letters).
+    processed_event_retention_days: float = Field(default=30.0, ge=1)
+    dead_letter_retention_days: float = Field(default=30.0, gt=0)
 
     @property
     def model_parameters(self) -> ModelParameters:

@@ -69,6 +69,8 @@ sessions = Table(
     Column("last_used_at", UtcDateTime(), nullable=True),
     # ListRevokedSessions reads the recent revocations.
     Index("ix_sessions_revoked_at", "revoked_at"),
+    # The retention job (cleanup-expired) finds ended sessions by both.
+    Index("ix_sessions_expires_at", "expires_at"),
 )
 
 # One row per refresh token ever issued; a session is the token family.

@@ -13,9 +13,11 @@ import grpc
 from switchyard.auth.v1 import auth_pb2_grpc
 from switchyard_kit import Database, GrpcService, utc_now
 from switchyard_kit.events import OutboxRelay, SqlOutbox, build_publisher
+from switchyard_kit.retention import RetentionBound
 
 from auth_service.adapters.hashing import Argon2PasswordHasher
 from auth_service.adapters.profiles import GrpcProfileDirectory
+from auth_service.adapters.retention import SqlRetentionStore
 from auth_service.adapters.revocations import NoRevocationPublisher, RedisRevocationPublisher
 from auth_service.adapters.signing import Ed25519JwtSigner, FernetKeyVault, PlaintextKeyVault
 from auth_service.adapters.tables import outbox
@@ -32,6 +34,7 @@ from auth_service.service_layer.handlers import AuthService
 from auth_service.service_layer.hashing_pool import BoundedHasher
 from auth_service.service_layer.keys import KeyRing
 from auth_service.service_layer.ports import AttemptStore, KeyVault, RevocationPublisher
+from auth_service.service_layer.retention import RetentionPolicy, cleanup_expired
 from auth_service.service_layer.revocations import Revocations
 from auth_service.service_layer.throttle import LoginThrottle, ThrottlePolicy
 
@@ -230,3 +233,16 @@ def grpc_service(application: AuthApplication) -> GrpcService:
         is_ready=application.database.ping,
         on_stop=on_stop,
     )
+
+
+def cleanup_expired_from(database: Database, settings: AuthSettings) -> dict[str, int]:
+    """The `cleanup-expired` job on `database`: how many of each kind went."""
+    store = SqlRetentionStore(
+        database,
+        RetentionBound(settings.retention_batch_size, settings.retention_max_rows_per_run),
+    )
+    policy = RetentionPolicy(
+        ended_session_days=settings.ended_session_retention_days,
+        audit_event_days=settings.audit_event_retention_days,
+    )
+    return cleanup_expired(store, policy)

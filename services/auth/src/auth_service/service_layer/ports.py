@@ -202,3 +202,16 @@ class AttemptStore(Protocol):
 class SigningKeyUnavailable(RuntimeError):
     """A stored private key cannot be opened (a wrong or missing
     AUTH_SIGNING_KEY_SECRET): a deployment error, reported as INTERNAL."""
+
+
+class RetentionStore(Protocol):
+    """What the retention job deletes; each call is bounded per run."""
+
+    def delete_sessions_ended_before(self, cutoff: datetime) -> int:
+        """Sessions (with their refresh tokens) that expired or were revoked
+        before `cutoff`; how many went."""
+        ...
+
+    def delete_audit_events_before(self, cutoff: datetime) -> int:
+        """Audit events that occurred before `cutoff`; how many went."""
+        ...

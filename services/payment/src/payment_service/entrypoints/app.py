@@ -106,6 +106,9 @@ def reconcile_database(database: Database) -> list[Violation]:
     return reconcile(SqlLedgerAudit(database))
 
 
-def cleanup_database(database: Database) -> int:
-    """Delete the expired idempotency keys in `database`; how many went."""
-    return cleanup_idempotency_keys(lambda: PaymentUnitOfWork(database))
+def cleanup_database(database: Database, *, batch_size: int = 1000, max_keys: int = 100_000) -> int:
+    """Delete the expired idempotency keys in `database` (one database: run it
+    per shard), at most `max_keys` per run; how many went."""
+    return cleanup_idempotency_keys(
+        lambda: PaymentUnitOfWork(database), batch_size=batch_size, max_keys=max_keys
+    )

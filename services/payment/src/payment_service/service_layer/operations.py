@@ -39,14 +39,17 @@ def cleanup_idempotency_keys(
     uow_factory: Callable[[], UnitOfWork],
     batch_size: int = 1000,
     clock: Callable[[], datetime] = utc_now,
+    max_keys: int = 100_000,
 ) -> int:
-    """Delete expired idempotency keys in small transactions; how many went."""
+    """Delete expired idempotency keys in transactions of `batch_size`, at most
+    `max_keys` per run (the rest goes on the next run); how many went."""
     total = 0
     now = clock()
-    while True:
+    while (size := min(batch_size, max_keys - total)) > 0:
         with uow_factory() as uow:
-            deleted = uow.payments.delete_expired_keys(now, batch_size)
+            deleted = uow.payments.delete_expired_keys(now, size)
             uow.commit()
         total += deleted
-        if deleted < batch_size:
-            return total
+        if deleted < size:
+            break
+    return total

@@ -10,6 +10,7 @@ from switchyard.events.v1 import events_pb2_grpc
 from switchyard.profile.v1 import profile_pb2_grpc
 from switchyard_kit import Cache, Database, GrpcService, build_cache
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
+from switchyard_kit.retention import RetentionBound, trim_dead_letters
 
 from profile_service.adapters.cache import ProfileCache
 from profile_service.adapters.unit_of_work import sqlalchemy_unit_of_work_factory
@@ -72,4 +73,18 @@ def consumer_from(
         group=CONSUMER_GROUP,
         consumer=consumer_name,
         handler=user_registered_handler(handlers_from(database, settings)),
+    )
+
+
+def trim_dead_letters_from(settings: ProfileSettings) -> int:
+    """The trim-dead-letters job: the worker's dead letters older than
+    PROFILE_DEAD_LETTER_RETENTION_DAYS go (bounded per run); how many went."""
+    if not settings.redis_url:
+        raise ValueError("the dead letters are in Redis: REDIS_URL must be set")
+    return trim_dead_letters(
+        settings.redis_url,
+        settings.users_stream,
+        CONSUMER_GROUP,
+        retention_days=settings.dead_letter_retention_days,
+        bound=RetentionBound(settings.retention_batch_size, settings.retention_max_rows_per_run),
     )

@@ -32,7 +32,8 @@ processed_events = sa.Table(
     metadata,
     sa.Column("event_id", sa.String(64), primary_key=True),
     sa.Column("event_type", sa.String(64), nullable=False),
-    sa.Column("processed_at", TIMESTAMP, nullable=False),
+    # The retention job (cleanup-processed-events) deletes by age (migration 0003).
+    sa.Column("processed_at", TIMESTAMP, nullable=False, index=True),
 )
 
 user_models = sa.Table(
@@ -97,5 +98,5 @@ dead_letters = sa.Table(
     sa.Column("event_type", sa.String(128), nullable=False),
     sa.Column("reason", sa.String(500), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False, index=True),
 )

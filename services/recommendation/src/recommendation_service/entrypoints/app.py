@@ -14,8 +14,10 @@ from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2_grpc
 from switchyard_kit import Cache, Database, GrpcService, build_cache, utc_now
 from switchyard_kit.events import EVENT_SINK_SERVICE, EventConsumer, EventSinkServicer
+from switchyard_kit.retention import RetentionBound, trim_dead_letters
 
 from recommendation_service.adapters.cache import CachedRecommendations
+from recommendation_service.adapters.retention import SqlEventRetention
 from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork, SqlReadUnitOfWork
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.events import event_handler
@@ -24,6 +26,7 @@ from recommendation_service.service_layer.handlers import (
     ModelUpdates,
     RecommendationQueries,
 )
+from recommendation_service.service_layer.retention import EventRetention, forget_old_events
 
 logger = logging.getLogger("recommendation")
 
@@ -128,4 +131,33 @@ def consumer_from(
         block_seconds=settings.worker_block_seconds,
         batch_size=settings.worker_batch_size,
         start_id=settings.worker_start_id,
+    )
+
+
+def _retention_bound(settings: RecommendationSettings) -> RetentionBound:
+    return RetentionBound(settings.retention_batch_size, settings.retention_max_rows_per_run)
+
+
+def cleanup_processed_events_from(
+    database: Database, settings: RecommendationSettings
+) -> tuple[int, int]:
+    """The cleanup-processed-events job: (processed ids, dead-letter rows) deleted."""
+    retention = EventRetention(
+        processed_event_days=settings.processed_event_retention_days,
+        dead_letter_days=settings.dead_letter_retention_days,
+    )
+    return forget_old_events(SqlEventRetention(database, _retention_bound(settings)), retention)
+
+
+def trim_dead_letters_from(settings: RecommendationSettings) -> int:
+    """The trim-dead-letters job: the worker group's dead letters (Redis stream
+    events.<payments_stream>.dead-letter.<worker_group>) past their retention."""
+    if not settings.redis_url:
+        raise ValueError("the worker's dead letters are in Redis: REDIS_URL must be set")
+    return trim_dead_letters(
+        settings.redis_url,
+        settings.payments_stream,
+        settings.worker_group,
+        retention_days=settings.dead_letter_retention_days,
+        bound=_retention_bound(settings),
     )

@@ -80,3 +80,15 @@ class RecommendationCache(Protocol):
     def get_popular(self) -> list[tuple[str, float]] | None: ...
 
     def set_popular(self, items: Sequence[tuple[str, float]]) -> None: ...
+
+
+class RetentionStore(Protocol):
+    """What the cleanup-processed-events job deletes; each call bounded per run."""
+
+    def forget_processed_events_before(self, cutoff: datetime) -> int:
+        """Processed event ids recorded before `cutoff`; how many went."""
+        ...
+
+    def forget_dead_letters_before(self, cutoff: datetime) -> int:
+        """Dead letters of the broker-less path recorded before `cutoff`."""
+        ...
