@@ -20,7 +20,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from switchyard_kit._cache import RedisCache
 from switchyard_kit._metrics import database_label, track_pool
-from switchyard_kit._replica import ReplicaRouter, WriteMarkStore
+from switchyard_kit._replica import REPLICA_DOWN, ReplicaRouter, WriteMarkStore
 from switchyard_kit._settings import ServiceSettings
 from switchyard_kit._telemetry import tracing_enabled
 
@@ -238,17 +238,21 @@ class Database:
         this read must see."""
         if self.replica is None:
             return self._read_sessions()
-        if self.replica.engine_for_read(after_writes_of) is self.engine:
-            return self._sessions()
-        session = self._read_sessions()
-        try:
-            session.connection()  # checks the replica out now (pool pre-ping)
-        except OperationalError:
-            # Down since the last probe: this read and the next ones go to the primary.
-            session.close()
-            self.replica.replica_failed()
-            return self._sessions()
-        return session
+        refused_because = self.replica.refusal(after_writes_of)
+        if refused_because is None:
+            session = self._read_sessions()
+            try:
+                session.connection()  # checks the replica out now (pool pre-ping)
+            except OperationalError:
+                # Down since the last probe: this read and the next ones go to the primary.
+                session.close()
+                self.replica.replica_failed()
+                refused_because = REPLICA_DOWN
+            else:
+                self.replica.count_read(None)
+                return session
+        self.replica.count_read(refused_because)
+        return self._sessions()
 
     def remember_write(self, key: str) -> None:
         """After a committed write of `key`: its reads (`after_writes_of=key`)

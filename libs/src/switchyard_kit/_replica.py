@@ -100,7 +100,8 @@ class ReplicaRouter:
     Example::
 
         router = ReplicaRouter(primary_engine, replica_engine, label="profile")
-        engine = router.engine_for_read(after_writes_of=user_id)
+        if router.refusal(after_writes_of=user_id) is None:
+            ...                               # read the replica
         ...                                   # after a committed write of user_id:
         router.remember_write(user_id)
     """
@@ -142,12 +143,14 @@ class ReplicaRouter:
         self._ensure_probing()
         return self._state
 
-    def engine_for_read(self, after_writes_of: str | None = None) -> Engine:
-        """The replica when it may serve this read, else the primary (counted)."""
-        reason = self._refusal(after_writes_of)
-        served_by = "replica" if reason is None else "primary"
-        REPLICA_READS.labels(self.label, served_by, reason or FRESH).inc()
-        return self.replica if reason is None else self.primary
+    def refusal(self, after_writes_of: str | None = None) -> str | None:
+        """None when the replica may serve this read, else why not (a reason label)."""
+        return self._refusal(after_writes_of)
+
+    def count_read(self, refused_because: str | None) -> None:
+        """Count a read where it went: the replica (None) or the primary (why)."""
+        served_by = "replica" if refused_because is None else "primary"
+        REPLICA_READS.labels(self.label, served_by, refused_because or FRESH).inc()
 
     def replica_failed(self) -> None:
         """A read found the replica unreachable: stop using it until a probe says otherwise."""
