@@ -70,5 +70,8 @@ def test_the_launcher_is_a_dev_dependency_of_the_root_only() -> None:
 
 def test_the_test_fixtures_are_registered_from_the_dev_package() -> None:
     conftest = (ROOT / "conftest.py").read_text()
-    assert 'pytest_plugins = ["switchyard_dev.testing"]' in conftest
-    assert (ROOT / "libs" / "dev" / "src" / "switchyard_dev" / "testing.py").exists()
+    plugins = ["switchyard_dev.testing", "switchyard_dev.replication"]
+    assert f"pytest_plugins = {plugins!r}".replace("'", '"') in conftest
+    for plugin in plugins:
+        module = plugin.rsplit(".", 1)[1]
+        assert (ROOT / "libs" / "dev" / "src" / "switchyard_dev" / f"{module}.py").exists()
