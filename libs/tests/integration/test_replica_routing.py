@@ -23,6 +23,8 @@ from switchyard_kit._metrics import database_label
 from switchyard_kit._replica import ReplicaState
 
 LONG_DELAY_SECONDS = 30
+
+pytestmark = pytest.mark.replication
 ALICE = "0b1f5c2e-0000-4000-8000-00000000000a"
 BOB = "0b1f5c2e-0000-4000-8000-00000000000b"
 
@@ -136,6 +138,7 @@ def test_a_user_reads_their_own_write_while_the_replica_lags(
     replica.dispose()
 
 
+@pytest.mark.redis
 def test_another_pod_sees_the_write_mark_through_redis(
     replication: ReplicatedPostgres, urls: tuple[str, str], redis_url: str
 ) -> None:

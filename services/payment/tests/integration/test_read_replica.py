@@ -28,7 +28,7 @@ from ..conftest import Client, new_user
 
 LONG_DELAY_SECONDS = 30
 
-pytestmark = pytest.mark.postgres
+pytestmark = pytest.mark.replication
 
 
 @pytest.fixture

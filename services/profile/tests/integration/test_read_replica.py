@@ -96,7 +96,7 @@ def public_name(server: Server, viewer: str, user_id: str) -> str:
     ).profile.display_name
 
 
-@pytest.mark.postgres
+@pytest.mark.replication
 def test_update_then_get_shows_the_change_while_the_replica_lags(
     replication: ReplicatedPostgres, replicated_server: Server
 ) -> None:
@@ -136,7 +136,7 @@ def test_update_then_get_shows_the_change_while_the_replica_lags(
     )
 
 
-@pytest.mark.postgres
+@pytest.mark.replication
 def test_a_stopped_replica_leaves_the_service_ready_and_serving(
     replication: ReplicatedPostgres, replicated_server: Server
 ) -> None:

@@ -16,7 +16,7 @@ from switchyard_kit import Database, InProcessCache, RunningServer, upgrade_data
 from .events import paid
 from .test_grpc import Client, fresh
 
-pytestmark = pytest.mark.postgres
+pytestmark = pytest.mark.replication
 
 
 @pytest.fixture
