@@ -80,6 +80,46 @@ class WriteMarkStore(Protocol):
     def raise_to(self, key: str, value: int, ttl_seconds: float) -> None: ...
 
 
+class WalHistory:
+    """When the primary was at which WAL position: the yardstick of replica lag.
+
+    `lag(now, replay_lsn)` is the age of the oldest sample the replica has not
+    replayed, 0 when it has replayed the latest: an idle primary (no new WAL)
+    is no lag, however old its last transaction. The first sample is dated
+    `untrusted_for` seconds back, so a replica is not trusted until it has
+    replayed what the primary had when watching began.
+
+    Example::
+
+        history = WalHistory(untrusted_for=6, keep_seconds=20)
+        history.add(now, primary_lsn)
+        history.lag(now, replay_lsn)   # seconds
+    """
+
+    def __init__(self, *, untrusted_for: float, keep_seconds: float) -> None:
+        self.untrusted_for = untrusted_for
+        self.keep_seconds = keep_seconds
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, primary_lsn: int) -> None:
+        if not self._samples:
+            self._samples.append((now - self.untrusted_for, primary_lsn))
+        elif primary_lsn > self._samples[-1][1]:
+            self._samples.append((now, primary_lsn))
+        # Older samples only matter while a replica is behind them; one that
+        # is further behind still reads as lagging by the oldest one kept.
+        horizon = now - self.keep_seconds
+        while len(self._samples) > 1 and self._samples[1][0] < horizon:
+            self._samples.popleft()
+
+    def lag(self, now: float, replay_lsn: int) -> float | None:
+        """Seconds behind, or None before the first sample."""
+        for sampled_at, primary_lsn in self._samples:
+            if primary_lsn > replay_lsn:
+                return max(0.0, now - sampled_at)
+        return 0.0 if self._samples else None
+
+
 @dataclass(frozen=True)
 class ReplicaState:
     """What the last probe found. `replay_lsn` is the replica's replayed position."""
@@ -129,7 +169,9 @@ class ReplicaRouter:
         self.local_marks = InProcessCache(f"{label}.write-marks")
         self.clock = clock
         self._state = ReplicaState(UNKNOWN, None, None, clock())
-        self._samples: deque[tuple[float, int]] = deque()
+        self._history = WalHistory(
+            untrusted_for=max_lag_seconds + 1, keep_seconds=2 * max_lag_seconds + 10
+        )
         self._probe_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
@@ -201,7 +243,7 @@ class ReplicaRouter:
             try:
                 with self.primary.connect() as connection:
                     primary_lsn = parse_lsn(str(connection.execute(_PRIMARY_POSITION).scalar_one()))
-                self._sample(now, primary_lsn)
+                self._history.add(now, primary_lsn)
             except Exception as exc:
                 # Without the primary the lag is unknown; the primary's own
                 # failure is readiness's business, not the router's.
@@ -213,28 +255,11 @@ class ReplicaRouter:
                 state = ReplicaState("down", None, None, now)
                 self._set_state(state, error=type(exc).__name__)
                 return state
-            lag = self._lag(now, replay_lsn)
+            lag = self._history.lag(now, replay_lsn)
             usable = lag is not None and lag <= self.max_lag_seconds
             state = ReplicaState("usable" if usable else "lagging", replay_lsn, lag, now)
             self._set_state(state)
             return state
-
-    def _sample(self, now: float, primary_lsn: int) -> None:
-        if not self._samples:
-            # Until the replica has replayed what the primary had when we
-            # started watching, count its lag as over the bound.
-            self._samples.append((now - self.max_lag_seconds - 1, primary_lsn))
-        elif primary_lsn > self._samples[-1][1]:
-            self._samples.append((now, primary_lsn))
-        horizon = now - 2 * self.max_lag_seconds - 10
-        while len(self._samples) > 1 and self._samples[1][0] < horizon:
-            self._samples.popleft()
-
-    def _lag(self, now: float, replay_lsn: int) -> float | None:
-        for sampled_at, primary_lsn in self._samples:
-            if primary_lsn > replay_lsn:
-                return max(0.0, now - sampled_at)
-        return 0.0 if self._samples else None
 
     def _set_state(self, state: ReplicaState, error: str | None = None) -> None:
         previous = self._state
