@@ -58,6 +58,9 @@ REPLICA_LAGGING = "replica_lagging"
 UNKNOWN = "unknown"
 NOT_YET_REPLAYED = "not_yet_replayed"
 
+# Past any real WAL position (2**62 bytes of WAL), yet exact as a double (Redis' Lua).
+UNKNOWN_WRITE_POSITION = 2**62
+
 _PRIMARY_POSITION = text("SELECT CAST(pg_current_wal_lsn() AS text)")
 # A promoted or plain server (not in recovery) is its own latest position.
 _REPLAY_POSITION = text(
@@ -218,8 +221,17 @@ class ReplicaRouter:
 
     def remember_write(self, key: str) -> None:
         """Record the primary's WAL position now, after a committed write of `key`."""
-        with self.primary.connect() as connection:
-            lsn = parse_lsn(str(connection.execute(_PRIMARY_POSITION).scalar_one()))
+        try:
+            with self.primary.connect() as connection:
+                lsn = parse_lsn(str(connection.execute(_PRIMARY_POSITION).scalar_one()))
+        except Exception as exc:
+            # The write is committed: never report it failed. Not knowing its
+            # position, keep the key's reads on the primary until the mark expires.
+            logger.warning(
+                "write position unreadable: the key's reads stay on the primary for a while",
+                extra={"database": self.label, "error": type(exc).__name__},
+            )
+            lsn = UNKNOWN_WRITE_POSITION
         mark_key = _mark_key(key)
         self.local_marks.raise_to(mark_key, lsn, self.mark_ttl_seconds)
         if self.shared_marks is not None:

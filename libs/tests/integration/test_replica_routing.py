@@ -230,3 +230,22 @@ def test_sqlite_reads_are_not_routed(tmp_path) -> None:  # type: ignore[no-untyp
     with database.read_session(after_writes_of=ALICE) as session:
         assert session.get_bind() is database.read_engine
     database.dispose()
+
+
+def test_a_write_whose_position_is_unreadable_keeps_its_reads_on_the_primary(
+    replication: ReplicatedPostgres, make_database: Callable[..., Database]
+) -> None:
+    database = make_database()
+    probe_until(database, "usable")
+    assert database.replica is not None
+    # The commit went through but the position query cannot run (the primary
+    # pool is gone): the write still succeeds, and the key reads the primary.
+    primary = database.replica.primary
+    database.replica.primary = create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    try:
+        write(database, ALICE, "new")
+    finally:
+        database.replica.primary.dispose()
+        database.replica.primary = primary
+    assert read(database, ALICE) == ("new", False)
+    assert read(database, BOB) == ("old", True)
