@@ -3,6 +3,7 @@ service builds on."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +129,14 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _marks_namespace(settings: ServiceSettings) -> str:
+    """The write marks' Redis prefix: per primary server and database, since WAL
+    positions of two servers (shards) are not comparable."""
+    primary = make_url(settings.database_url)
+    where = f"{primary.host}:{primary.port}/{primary.database}"
+    return f"{settings.service_name}.replica.{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
 class Database:
     """A service's database: a primary engine and an optional read replica.
 
@@ -218,7 +227,7 @@ class Database:
             replica_probe_interval_seconds=settings.replica_probe_interval_seconds,
             # Shared by every pod of the service through Redis; without Redis
             # (one process) the router's in-process marks are all there is.
-            write_marks=RedisCache(f"{settings.service_name}.replica", settings.redis_url)
+            write_marks=RedisCache(_marks_namespace(settings), settings.redis_url)
             if settings.redis_url and settings.database_read_url
             else None,
         )

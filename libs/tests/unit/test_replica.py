@@ -1,3 +1,7 @@
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+from switchyard_kit import Database, RedisCache, ServiceSettings
 from switchyard_kit._replica import WalHistory, parse_lsn
 
 
@@ -44,3 +48,32 @@ def test_a_replica_behind_the_kept_history_still_lags() -> None:
     lag = wal.lag(200.0, 4_000)
     assert lag is not None
     assert lag >= 20.0
+
+
+class ExampleSettings(ServiceSettings):
+    service_name: ClassVar[str] = "example"
+    default_port: ClassVar[int] = 50099
+    model_config = SettingsConfigDict(env_prefix="EXAMPLE_", extra="ignore", frozen=True)
+
+
+def marks_namespace(primary: str) -> str:
+    settings = ExampleSettings(
+        database_url=primary,
+        database_read_url="postgresql+psycopg2://app@replica:5432/db",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    database = Database.for_service(settings)  # connects to nothing yet
+    assert database.replica is not None
+    assert isinstance(database.replica.shared_marks, RedisCache)
+    name = database.replica.shared_marks.name
+    database.dispose()
+    return name
+
+
+def test_pods_of_one_database_share_write_marks_and_shards_do_not() -> None:
+    # WAL positions of two servers are not comparable: one shard's mark must
+    # never decide a read on another.
+    shard_1 = marks_namespace("postgresql+psycopg2://app:pw@shard-1:5432/payment")
+    assert shard_1 == marks_namespace("postgresql+psycopg2://app:other@shard-1:5432/payment")
+    assert shard_1 != marks_namespace("postgresql+psycopg2://app:pw@shard-2:5432/payment")
+    assert shard_1 != marks_namespace("postgresql+psycopg2://app:pw@shard-1:5432/payment_2")
