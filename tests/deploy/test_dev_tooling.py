@@ -77,7 +77,11 @@ def test_the_test_fixtures_are_registered_from_the_dev_package() -> None:
         if isinstance(node, ast.Assign)
         and [getattr(target, "id", None) for target in node.targets] == ["pytest_plugins"]
     ]
-    assert {"switchyard_dev.testing", "switchyard_dev.pgbouncer"} <= set(plugins)
+    assert {
+        "switchyard_dev.testing",
+        "switchyard_dev.pgbouncer",
+        "switchyard_dev.replication",
+    } <= set(plugins)
     for plugin in plugins:
         package, module = plugin.split(".")
         assert package == "switchyard_dev", plugin

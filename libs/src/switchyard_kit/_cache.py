@@ -53,6 +53,23 @@ class InProcessCache:
             for key in keys:
                 self._entries.pop(key, None)
 
+    def raise_to(self, key: str, value: int, ttl_seconds: float) -> None:
+        """Store `value` unless a larger integer is stored; the TTL restarts either way."""
+        with self._lock:
+            entry = self._entries.get(key)
+            kept = max(value, int(entry[0])) if entry is not None else value
+            self._entries[key] = (str(kept).encode(), ttl_seconds)
+
+
+# Keep the larger of the stored and the given integer (decimal text), with a new TTL.
+_RAISE_TO = """
+local stored = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local given = tonumber(ARGV[1])
+if given > stored then stored = given end
+redis.call('SET', KEYS[1], string.format('%d', stored), 'PX', ARGV[2])
+return stored
+"""
+
 
 class RedisCache:
     """Redis with short timeouts; errors are logged, counted and read as misses."""
@@ -62,6 +79,7 @@ class RedisCache:
         self.client = redis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
         )
+        self._raise_script = self.client.register_script(_RAISE_TO)
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -87,6 +105,16 @@ class RedisCache:
             # A failed invalidation leaves a stale entry until its TTL ends;
             # TTLs are kept short for that reason.
             self._failed("delete", exc)
+
+    def raise_to(self, key: str, value: int, ttl_seconds: float) -> None:
+        """Store `value` unless a larger integer is stored (atomically, one
+        script); the TTL restarts either way."""
+        try:
+            self._raise_script(
+                keys=[f"{self.name}:{key}"], args=[value, max(1, int(ttl_seconds * 1000))]
+            )
+        except redis.RedisError as exc:
+            self._failed("raise_to", exc)
 
     def _failed(self, operation: str, exc: Exception) -> None:
         CACHE_REQUESTS.labels(self.name, "error").inc()

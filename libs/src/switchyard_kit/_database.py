@@ -3,6 +3,7 @@ service builds on."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,10 +15,13 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
 from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from switchyard_kit._metrics import track_pool
+from switchyard_kit._cache import RedisCache
+from switchyard_kit._metrics import database_label, track_pool
+from switchyard_kit._replica import REPLICA_DOWN, ReplicaRouter, WriteMarkStore
 from switchyard_kit._settings import ServiceSettings
 from switchyard_kit._telemetry import tracing_enabled
 
@@ -129,6 +133,14 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _marks_namespace(settings: ServiceSettings) -> str:
+    """The write marks' Redis prefix: per primary server and database, since WAL
+    positions of two servers (shards) are not comparable."""
+    primary = make_url(settings.database_url)
+    where = f"{primary.host}:{primary.port}/{primary.database}"
+    return f"{settings.service_name}.replica.{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
 class Database:
     """A service's database: a primary engine and an optional read replica.
 
@@ -136,11 +148,21 @@ class Database:
     take the write lock at BEGIN (read-modify-write stays whole) and gives the
     reads an engine of their own on the same file, so they never wait for it.
 
+    When both are PostgreSQL, reads through `read_session` are routed by a
+    `ReplicaRouter` (switchyard_kit._replica): to the replica only while it
+    answers and lags less than `max_replica_lag_seconds`, and, for
+    `read_session(after_writes_of=key)`, only once it has replayed the last
+    write recorded with `remember_write(key)` (the unit of work does that on
+    commit). Any other pair (SQLite, one URL) reads as before, unrouted.
+
     Example::
 
         database = Database(settings.database_url, settings.database_read_url)
         with database.session() as session, session.begin():
             session.add(row)
+        database.remember_write(user_id)
+        with database.read_session(after_writes_of=user_id) as session:
+            ...  # sees the row, from the replica once it has replayed it
     """
 
     def __init__(
@@ -152,6 +174,9 @@ class Database:
         max_overflow: int = 5,
         pool_timeout: float = 2.0,
         sqlite_immediate_writes: bool = False,
+        max_replica_lag_seconds: float = 5.0,
+        replica_probe_interval_seconds: float = 0.5,
+        write_marks: WriteMarkStore | None = None,
     ) -> None:
         self.url = url
         on_sqlite = make_url(url).get_backend_name() == "sqlite"
@@ -175,6 +200,20 @@ class Database:
             track_pool(self.read_engine, "replica")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self.replica: ReplicaRouter | None = None
+        if (
+            self.read_engine is not self.engine
+            and self.engine.dialect.name == "postgresql"
+            and self.read_engine.dialect.name == "postgresql"
+        ):
+            self.replica = ReplicaRouter(
+                self.engine,
+                self.read_engine,
+                label=database_label(url),
+                max_lag_seconds=max_replica_lag_seconds,
+                probe_interval_seconds=replica_probe_interval_seconds,
+                marks=write_marks,
+            )
 
     @classmethod
     def for_service(
@@ -188,6 +227,13 @@ class Database:
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout_seconds,
             sqlite_immediate_writes=sqlite_immediate_writes,
+            max_replica_lag_seconds=settings.replica_max_lag_seconds,
+            replica_probe_interval_seconds=settings.replica_probe_interval_seconds,
+            # Shared by every pod of the service through Redis; without Redis
+            # (one process) the router's in-process marks are all there is.
+            write_marks=RedisCache(_marks_namespace(settings), settings.redis_url)
+            if settings.redis_url and settings.database_read_url
+            else None,
         )
 
     @property
@@ -198,9 +244,35 @@ class Database:
         """A session on the primary (reads that must see the latest write go here too)."""
         return self._sessions()
 
-    def read_session(self) -> Session:
-        """A session on the replica when one is configured, else on the primary."""
-        return self._read_sessions()
+    def read_session(self, after_writes_of: str | None = None) -> Session:
+        """A session for a read that may be a little stale: on the replica when
+        one is configured and may serve it (see the class docstring), else on
+        the primary. `after_writes_of`: the key (a user id) whose own writes
+        this read must see."""
+        if self.replica is None:
+            return self._read_sessions()
+        refused_because = self.replica.refusal(after_writes_of)
+        if refused_because is None:
+            session = self._read_sessions()
+            try:
+                session.connection()  # checks the replica out now (pool pre-ping)
+            except OperationalError:
+                # Down since the last probe: this read and the next ones go to the primary.
+                session.close()
+                self.replica.replica_failed()
+                refused_because = REPLICA_DOWN
+            else:
+                self.replica.count_read(None)
+                return session
+        self.replica.count_read(refused_because)
+        return self._sessions()
+
+    def remember_write(self, key: str) -> None:
+        """After a committed write of `key`: its reads (`after_writes_of=key`)
+        stay on the primary until the replica has replayed it. A no-op
+        without a routed replica."""
+        if self.replica is not None:
+            self.replica.remember_write(key)
 
     def ping(self) -> bool:
         """True when the primary answers a trivial query."""
@@ -213,6 +285,8 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        if self.replica is not None:
+            self.replica.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
@@ -223,18 +297,31 @@ class SqlAlchemyUnitOfWork:
 
     Leaving the block without commit rolls back. Services subclass it and
     attach their repositories in `_start(session)`.
+
+    `for_user` names whose data the unit is about. A writing unit records,
+    on commit, that the user's data changed (`Database.remember_write`); a
+    `read_only=True` unit reads with `Database.read_session(after_writes_of=for_user)`,
+    so it may read a replica that lags, but never one that has not yet
+    replayed that user's last write. A read-only unit cannot commit.
     """
 
     session: Session
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self, database: Database, *, read_only: bool = False, for_user: str | None = None
+    ) -> None:
         self.database = database
+        self.read_only = read_only
+        self.for_user = for_user
 
     def _start(self, session: Session) -> None:
         """Attach repositories to the new session."""
 
     def __enter__(self) -> Self:
-        self.session = self.database.session()
+        if self.read_only:
+            self.session = self.database.read_session(after_writes_of=self.for_user)
+        else:
+            self.session = self.database.session()
         self._start(self.session)
         return self
 
@@ -250,7 +337,11 @@ class SqlAlchemyUnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         self.session.commit()
+        if self.for_user is not None:
+            self.database.remember_write(self.for_user)
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -1,8 +1,9 @@
 """Prometheus metrics shared by every process.
 
 RED per RPC (the server interceptor), cache hits and misses (the caches),
-database pool use (every `Database`), and the gauges a worker asks for by
-name: event-stream lag and pending entries of a consumer group
+database pool use (every `Database`), replica routing (a `Database` with a
+streaming replica: where reads went, the replica's lag and state), and the
+gauges a worker asks for by name: event-stream lag and pending entries of a consumer group
 (`watch_stream_lag`), and unsent outbox rows (`watch_outbox_backlog`).
 Gauges that need a query are computed when /metrics is scraped, never on a
 request path.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
@@ -45,6 +46,29 @@ CACHE_REQUESTS = Counter(
     "cache_requests_total",
     "Cache look-ups by outcome (hit, miss, error).",
     ["cache", "outcome"],
+)
+
+# Read routing of a Database with a streaming replica (switchyard_kit._replica).
+REPLICA_READS = Counter(
+    "db_replica_reads_total",
+    "Reads that may use the replica, by the server that served them and why "
+    "(fresh; replica_down, replica_lagging, unknown, not_yet_replayed).",
+    ["database", "served_by", "reason"],
+)
+REPLICA_USABLE = Gauge(
+    "db_replica_usable",
+    "1 when the replica answers and lags less than the bound, else 0 (reads go to the primary).",
+    ["database"],
+)
+REPLICA_LAG = Gauge(
+    "db_replica_lag_seconds",
+    "Age of the oldest WAL the replica has not replayed (0 when caught up), at the last probe.",
+    ["database"],
+)
+REPLICA_STATE_CHANGES = Counter(
+    "db_replica_state_changes_total",
+    "Changes of the replica's routing state, by the new state (usable, down, lagging).",
+    ["database", "state"],
 )
 
 

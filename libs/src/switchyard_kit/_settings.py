@@ -59,6 +59,10 @@ class ServiceSettings(CommonSettings):
     liveness_max_age_seconds: float = Field(default=30.0, gt=0)
     database_url: str = ""
     database_read_url: str | None = None
+    # Reads that tolerate staleness leave a PostgreSQL replica for the primary
+    # once it lags more than this (or is down); see switchyard_kit._replica.
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    replica_probe_interval_seconds: float = Field(default=0.5, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)
     db_pool_timeout_seconds: float = Field(default=2.0, gt=0)

@@ -28,3 +28,10 @@ def test_in_process_cache_is_bounded() -> None:
 def test_the_cache_is_redis_only_when_a_url_is_given() -> None:
     assert isinstance(build_cache("example", None), InProcessCache)
     assert isinstance(build_cache("example", "redis://127.0.0.1:6379/15"), RedisCache)
+
+
+def test_in_process_raise_to_keeps_the_larger_value() -> None:
+    cache = InProcessCache("raise")
+    cache.raise_to("mark", 300, ttl_seconds=60)
+    cache.raise_to("mark", 250, ttl_seconds=60)
+    assert cache.get("mark") == b"300"

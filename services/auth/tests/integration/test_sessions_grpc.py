@@ -198,3 +198,21 @@ def test_the_relay_publishes_to_the_users_stream(start_auth, redis_url) -> None:
     keys = [fields[b"key"] for _id, fields in client.xrevrange(stream_name("users"), count=200)]
     client.close()
     assert tokens.user_id.encode() in keys
+
+
+def test_auth_reads_nothing_from_a_read_url(start_auth) -> None:
+    # Every auth read decides something or is a security view: all on the
+    # primary (README, Consistency). A read URL nobody answers changes nothing.
+    server = start_auth(database_read_url="postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    tokens = sign_up(server)
+    server.stub.Login(
+        auth_pb2.LoginRequest(email=jwt_email(server, tokens), password=PASSWORD), timeout=5
+    )
+    caller = as_caller(server, tokens)
+    listed = server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=caller, timeout=5)
+    assert len(listed.sessions) == 2
+    server.stub.RevokeOtherSessions(
+        auth_pb2.RevokeOtherSessionsRequest(), metadata=caller, timeout=5
+    )
+    listed = server.stub.ListSessions(auth_pb2.ListSessionsRequest(), metadata=caller, timeout=5)
+    assert len(listed.sessions) == 1

@@ -41,9 +41,8 @@ class Server:
             **settings,
         )
         upgrade_database(self.settings.database_url, MIGRATIONS_DIR)
-        self.running = RunningServer(
-            grpc_service(database_from(self.settings), self.settings), self.settings
-        )
+        self.database = database_from(self.settings)
+        self.running = RunningServer(grpc_service(self.database, self.settings), self.settings)
         self.running.start()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.running.port}")
         self.stub = profile_pb2_grpc.ProfileServiceStub(self.channel)

@@ -94,7 +94,7 @@ def cache() -> InProcessCache:
 
 @pytest.fixture
 def handlers(database: FakeDatabase, cache: InProcessCache) -> ProfileHandlers:
-    def uow(*, read_only: bool = False) -> FakeUnitOfWork:
+    def uow(*, read_only: bool = False, for_user: str | None = None) -> FakeUnitOfWork:
         return FakeUnitOfWork(database, read_only)
 
     return ProfileHandlers(uow, ProfileCache(cache, ttl_seconds=60), clock=TickingClock())

@@ -101,7 +101,7 @@ def test_concurrent_events_of_many_users_equal_a_recount(
     skus = [f"sku-{uuid.uuid4().hex[:8]}" for _ in range(8)]
     events, kept = _purchases(users, skus, 60, seed=11)
     updates = ModelUpdates(
-        lambda: SqlModelUnitOfWork(database),
+        lambda **_: SqlModelUnitOfWork(database),
         cache_from(settings, InProcessCache("rec")),
         settings.model_parameters,
     )

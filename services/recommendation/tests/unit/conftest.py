@@ -163,11 +163,11 @@ def parameters() -> ModelParameters:
 def updates(
     repository: FakeRepository, cache: FakeCache, parameters: ModelParameters
 ) -> ModelUpdates:
-    return ModelUpdates(lambda: FakeUnitOfWork(repository), cache, parameters)
+    return ModelUpdates(lambda **_: FakeUnitOfWork(repository), cache, parameters)
 
 
 @pytest.fixture
 def queries(
     repository: FakeRepository, cache: FakeCache, parameters: ModelParameters
 ) -> RecommendationQueries:
-    return RecommendationQueries(lambda: FakeUnitOfWork(repository), cache, parameters)
+    return RecommendationQueries(lambda **_: FakeUnitOfWork(repository), cache, parameters)

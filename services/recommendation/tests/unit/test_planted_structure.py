@@ -27,8 +27,8 @@ def test_the_model_finds_the_planted_aisles_and_beats_most_popular() -> None:
     aisles = [[f"aisle{a}-item{i}" for i in range(6)] for a in range(8)]
     blockbusters = [f"blockbuster-{i}" for i in range(4)]
     repository, cache, parameters = FakeRepository(), FakeCache(), ModelParameters()
-    updates = ModelUpdates(lambda: FakeUnitOfWork(repository), cache, parameters)
-    queries = RecommendationQueries(lambda: FakeUnitOfWork(repository), cache, parameters)
+    updates = ModelUpdates(lambda **_: FakeUnitOfWork(repository), cache, parameters)
+    queries = RecommendationQueries(lambda **_: FakeUnitOfWork(repository), cache, parameters)
 
     held_out: dict[str, str] = {}
     bought: dict[str, set[str]] = {}

@@ -22,6 +22,7 @@ from payment_service.service_layer.operations import (
     cleanup_idempotency_keys,
     reconcile,
 )
+from payment_service.service_layer.ports import UnitOfWork
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -32,8 +33,13 @@ def database_from(settings: PaymentSettings) -> Database:
 
 
 def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
+    def unit_of_work(*, read_only: bool = False, for_user: str | None = None) -> UnitOfWork:
+        return PaymentUnitOfWork(
+            database, settings.events_stream, read_only=read_only, for_user=for_user
+        )
+
     return PaymentHandlers(
-        lambda: PaymentUnitOfWork(database, settings.events_stream),
+        unit_of_work,
         JsonReplayCodec(),
         IdempotencySettings(
             ttl_hours=settings.idempotency_ttl_hours,

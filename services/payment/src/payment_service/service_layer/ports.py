@@ -84,6 +84,18 @@ class UnitOfWork(Transaction, Protocol):
     def payments(self) -> PaymentStore: ...
 
 
+class UnitOfWorkFactory(Protocol):
+    """Makes a unit of work about `for_user`'s money.
+
+    `read_only=True`: a display read that may come from a replica (stale by
+    at most the configured lag bound), never one that has not yet replayed
+    `for_user`'s last write; it never commits. Anything that decides a write
+    uses a writing unit (the primary), which records the write on commit.
+    """
+
+    def __call__(self, *, read_only: bool = False, for_user: str | None = None) -> UnitOfWork: ...
+
+
 class ReplayCodec(Protocol):
     """The results of the writes as the plain dicts an idempotency key stores and
     replays. Stored results outlive a deploy: decoding reads older versions."""

@@ -1,7 +1,11 @@
 """The profile use cases. Each takes plain values and returns domain objects.
 
 Reads are cache-aside: the cache first, then the database (the replica when
-one is configured), then the cache is filled for `ttl` seconds. An update
+one is configured and may serve the read), then the cache is filled for `ttl`
+seconds. Reads and writes are "for" the profile's owner: after an update,
+reads of that profile go to the primary until the replica has replayed it, so
+neither its owner nor the cache ever gets the version before the update back
+from a lagging replica. An update
 deletes the cached entry after its transaction commits. A stale entry can
 therefore live at most one TTL (a read that raced an update, or an
 invalidation lost to a Redis outage).
@@ -151,7 +155,7 @@ class ProfileHandlers:
         cached = self.cache.get(user_id)
         if cached is not None:
             return cached
-        with self.uow(read_only=True) as uow:
+        with self.uow(read_only=True, for_user=user_id) as uow:
             profile = uow.profiles.get(user_id)
         if profile is not None:
             self.cache.put(profile)
@@ -159,7 +163,7 @@ class ProfileHandlers:
 
     def _create_if_missing(self, candidate: Profile) -> Profile:
         try:
-            with self.uow() as uow:
+            with self.uow(for_user=candidate.user_id) as uow:
                 uow.profiles.add(candidate)
                 uow.commit()
         except DuplicateProfile:
@@ -173,7 +177,7 @@ class ProfileHandlers:
         return candidate
 
     def _apply_update(self, user_id: str, update: ProfileUpdate) -> Profile | None:
-        with self.uow() as uow:
+        with self.uow(for_user=user_id) as uow:
             profile = uow.profiles.get_for_update(user_id)
             if profile is None:
                 return None

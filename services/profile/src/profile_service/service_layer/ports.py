@@ -54,6 +54,14 @@ class AbstractUnitOfWork(Transaction, Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a unit of work; `read_only=True` may read a replica and never commits."""
+    """Makes a unit of work about `for_user`'s profile.
 
-    def __call__(self, *, read_only: bool = False) -> AbstractUnitOfWork: ...
+    `read_only=True` may read a replica (a few seconds stale at most) and never
+    commits; it reads the primary while the replica has not yet replayed the
+    last committed write of `for_user`. A writing unit for_user records that
+    write on commit.
+    """
+
+    def __call__(
+        self, *, read_only: bool = False, for_user: str | None = None
+    ) -> AbstractUnitOfWork: ...

@@ -18,7 +18,7 @@ from switchyard_kit.retention import RetentionBound, trim_dead_letters
 
 from recommendation_service.adapters.cache import CachedRecommendations
 from recommendation_service.adapters.retention import SqlEventRetention
-from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork, SqlReadUnitOfWork
+from recommendation_service.adapters.unit_of_work import SqlModelUnitOfWork
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.events import event_handler
 from recommendation_service.entrypoints.grpc_servicer import SERVICE_NAME, RecommendationServicer
@@ -26,6 +26,7 @@ from recommendation_service.service_layer.handlers import (
     ModelUpdates,
     RecommendationQueries,
 )
+from recommendation_service.service_layer.ports import ModelUnitOfWork
 from recommendation_service.service_layer.retention import EventRetention, forget_old_events
 
 logger = logging.getLogger("recommendation")
@@ -80,10 +81,15 @@ def handlers_from(
     one cache of lists."""
     recommendations = cache_from(settings, cache)
     parameters = settings.model_parameters
-    queries = RecommendationQueries(
-        lambda: SqlReadUnitOfWork(database), recommendations, parameters
-    )
-    updates = ModelUpdates(lambda: SqlModelUnitOfWork(database), recommendations, parameters)
+
+    def reads(*, for_user: str | None = None) -> ModelUnitOfWork:
+        return SqlModelUnitOfWork(database, read_only=True, for_user=for_user)
+
+    def writes(*, for_user: str | None = None) -> ModelUnitOfWork:
+        return SqlModelUnitOfWork(database, for_user=for_user)
+
+    queries = RecommendationQueries(reads, recommendations, parameters)
+    updates = ModelUpdates(writes, recommendations, parameters)
     return queries, updates
 
 

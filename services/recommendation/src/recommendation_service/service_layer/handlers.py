@@ -26,6 +26,7 @@ from recommendation_service.domain.model import (
 )
 from recommendation_service.service_layer.ports import (
     ModelUnitOfWork,
+    ModelUnitOfWorkFactory,
     RecommendationCache,
     StoredPurchase,
 )
@@ -54,7 +55,7 @@ class ModelUpdates:
 
     def __init__(
         self,
-        uow_factory: Callable[[], ModelUnitOfWork],
+        uow_factory: ModelUnitOfWorkFactory,
         cache: RecommendationCache,
         parameters: ModelParameters,
         clock: Callable[[], datetime] = utc_now,
@@ -65,7 +66,7 @@ class ModelUpdates:
         self.clock = clock
 
     def apply(self, event_id: str, event: PurchaseRecorded | RefundRecorded) -> Outcome:
-        with self.uow_factory() as uow:
+        with self.uow_factory(for_user=event.user_id) as uow:
             if uow.model.event_seen(event_id):
                 return Outcome(applied=False, user_id=event.user_id)
             uow.model.lock_user(event.user_id, self.clock())
@@ -193,7 +194,7 @@ class RecommendationQueries:
 
     def __init__(
         self,
-        uow_factory: Callable[[], ModelUnitOfWork],
+        uow_factory: ModelUnitOfWorkFactory,
         cache: RecommendationCache,
         parameters: ModelParameters,
         *,
@@ -219,7 +220,7 @@ class RecommendationQueries:
 
     def _compute(self, user_id: str) -> list[Recommendation]:
         popular = self.cache.get_popular()
-        with self.uow_factory() as uow:
+        with self.uow_factory(for_user=user_id) as uow:
             history = uow.model.user_history(user_id)
             personal: dict[str, float] = {}
             if history:

@@ -68,6 +68,15 @@ class ModelUnitOfWork(Transaction, Protocol):
     def model(self) -> ModelRepository: ...
 
 
+class ModelUnitOfWorkFactory(Protocol):
+    """A unit of work about `for_user`'s history: an event's transaction records
+    the change of that user on commit; the queries' reads (from a replica when
+    configured) go to the primary until the replica has replayed it, so a list
+    recomputed after the change never comes from the model before it."""
+
+    def __call__(self, *, for_user: str | None = None) -> ModelUnitOfWork: ...
+
+
 class RecommendationCache(Protocol):
     """Per-user top-N lists and the shared popular list; failures read as misses."""
 
