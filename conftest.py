@@ -1,3 +1,7 @@
 """Fixtures every test folder can use (real PostgreSQL/Redis, see switchyard_dev.testing)."""
 
-pytest_plugins = ["switchyard_dev.testing", "switchyard_dev.pgbouncer", "switchyard_dev.replication"]
+pytest_plugins = [
+    "switchyard_dev.testing",
+    "switchyard_dev.pgbouncer",
+    "switchyard_dev.replication",
+]
