@@ -59,8 +59,9 @@ def test_refunds_move_to_partially_refunded_then_refunded():
     payment.succeed(NOW)
     payment.refund(400, NOW)
     assert (payment.status, payment.refunded_amount) == (PaymentStatus.PARTIALLY_REFUNDED, 400)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(FailedPrecondition) as too_much:  # what is left is the payment's state
         payment.refund(601, NOW)
+    assert too_much.value.reason == "REFUND_EXCEEDS_PAYMENT"
     payment.refund(600, NOW)
     assert payment.status is PaymentStatus.REFUNDED
     with pytest.raises(FailedPrecondition):
