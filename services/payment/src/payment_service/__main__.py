@@ -21,47 +21,56 @@ from payment_service.config import PaymentSettings
 from payment_service.entrypoints.app import (
     MIGRATIONS_DIR,
     cleanup_database,
-    database_from,
     grpc_service,
     reconcile_database,
-    relay_from,
+    relays_from,
+    shards_from,
 )
+from payment_service.entrypoints.relay_loop import run_relays
 
 logger = logging.getLogger("payment")
 
 
 def _serve(settings: PaymentSettings) -> int:
     setup_telemetry("payment")
-    serve(grpc_service(database_from(settings), settings), settings)
+    serve(grpc_service(shards_from(settings), settings), settings)
     return 0
 
 
 def _migrate(settings: PaymentSettings) -> int:
-    apply_migrations(settings.database_url, MIGRATIONS_DIR)
-    logger.info("migrations applied")
+    for name, url in settings.shard_urls.items():
+        apply_migrations(url, MIGRATIONS_DIR)
+        logger.info("migrations applied", extra={"shard": name})
+    shards = shards_from(settings)
+    shards.seed_ownership()
+    shards.dispose()
     return 0
 
 
 def _relay(settings: PaymentSettings) -> int:
     setup_telemetry("payment-relay")
-    database = database_from(settings)
+    shards = shards_from(settings)
     # The relay's own metrics port (PAYMENT_METRICS_PORT as given to this process).
-    watch_outbox_backlog(database.engine)
+    for name, database in shards:
+        watch_outbox_backlog(database.engine, name=f"outbox_{name}" if shards.sharded else "outbox")
     start_metrics_server(settings.metrics_port, settings.host)
-    relay = relay_from(database, settings)
+    relays = relays_from(shards, settings)
     stop = stop_event_on_signals()
     heartbeat = start_liveness(
         settings.liveness_port, settings.host, settings.liveness_max_age_seconds
     )
-    relay.run(stop, heartbeat=heartbeat)
-    database.dispose()
+    if len(relays) == 1:
+        relays[0].run(stop, heartbeat=heartbeat)
+    else:
+        run_relays(relays, stop, heartbeat=heartbeat)
+    shards.dispose()
     return 0
 
 
 def _reconcile(settings: PaymentSettings) -> int:
-    database = database_from(settings)
-    violations = reconcile_database(database)
-    database.dispose()
+    shards = shards_from(settings)
+    violations = reconcile_database(shards)
+    shards.dispose()
     for violation in violations:
         print(f"VIOLATION {violation}")
     if violations:
@@ -72,9 +81,9 @@ def _reconcile(settings: PaymentSettings) -> int:
 
 
 def _cleanup(settings: PaymentSettings) -> int:
-    database = database_from(settings)
-    deleted = cleanup_database(database)
-    database.dispose()
+    shards = shards_from(settings)
+    deleted = cleanup_database(shards)
+    shards.dispose()
     print(f"cleanup-idempotency-keys: deleted {deleted} expired key(s)")
     return 0
 

@@ -166,3 +166,15 @@ outbox = Table(
         sqlite_where=text("sent_at IS NULL"),
     ),
 )
+
+# The slots this shard holds (see domain/shards.py): the live slot map is the
+# union of these tables over the shards. A write transaction holds its user's
+# slot row FOR SHARE, so `reshard` freezes a slot by locking it FOR UPDATE and
+# hands it over by deleting it here after the target committed it with a
+# higher epoch. Empty with a single shard (no check then).
+slot_ownership = Table(
+    "slot_ownership",
+    metadata,
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False),
+)

@@ -13,8 +13,10 @@ from switchyard_kit.events import EventPublisher, OutboxRelay, build_publisher
 from payment_service.adapters.outbox import PAYMENT_OUTBOX
 from payment_service.adapters.reconciliation import SqlLedgerAudit
 from payment_service.adapters.replay_codec import JsonReplayCodec
-from payment_service.adapters.unit_of_work import PaymentUnitOfWork
+from payment_service.adapters.shards import ShardSet
+from payment_service.adapters.unit_of_work import PaymentUnitOfWork, UserUnitOfWork
 from payment_service.config import PaymentSettings
+from payment_service.domain.shards import SlotMap
 from payment_service.entrypoints.grpc_servicer import SERVICE_NAME, PaymentServicer
 from payment_service.service_layer.handlers import IdempotencySettings, PaymentHandlers
 from payment_service.service_layer.operations import (
@@ -27,13 +29,37 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def database_from(settings: PaymentSettings) -> Database:
+    """The database of PAYMENT_DATABASE_URL (the single shard's)."""
     # On SQLite, writers take the lock at BEGIN so wallets and keys stay whole.
     return Database.for_service(settings, sqlite_immediate_writes=True)
 
 
-def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandlers:
+def shards_from(settings: PaymentSettings) -> ShardSet:
+    """One kit Database per shard of PAYMENT_SHARDS (or PAYMENT_DATABASE_URL
+    alone: one shard), routed by the configured slot map until a shard's
+    slot_ownership table says otherwise."""
+    urls = settings.shard_urls
+    if len(urls) == 1:
+        return ShardSet({name: database_from(settings) for name in urls}, settings.slot_map)
+    databases = {
+        name: database_from(settings.model_copy(update={"database_url": url}))
+        for name, url in urls.items()
+    }
+    shards = ShardSet(databases, settings.slot_map)
+    return shards
+
+
+def as_shards(storage: Database | ShardSet) -> ShardSet:
+    """A ShardSet: one Database is the single shard "s0" (today's deployment)."""
+    if isinstance(storage, ShardSet):
+        return storage
+    return ShardSet({"s0": storage}, SlotMap.even(["s0"]))
+
+
+def handlers_from(storage: Database | ShardSet, settings: PaymentSettings) -> PaymentHandlers:
+    shards = as_shards(storage)
     return PaymentHandlers(
-        lambda: PaymentUnitOfWork(database, settings.events_stream),
+        lambda user_id: UserUnitOfWork(shards, user_id, settings.events_stream),
         JsonReplayCodec(),
         IdempotencySettings(
             ttl_hours=settings.idempotency_ttl_hours,
@@ -43,9 +69,10 @@ def handlers_from(database: Database, settings: PaymentSettings) -> PaymentHandl
     )
 
 
-def grpc_service(database: Database, settings: PaymentSettings) -> GrpcService:
-    """What `serve` runs: the PaymentService servicer, ready when the database answers."""
-    servicer = PaymentServicer(handlers_from(database, settings))
+def grpc_service(storage: Database | ShardSet, settings: PaymentSettings) -> GrpcService:
+    """What `serve` runs: the PaymentService servicer, ready when every shard answers."""
+    shards = as_shards(storage)
+    servicer = PaymentServicer(handlers_from(shards, settings))
 
     def register(server: grpc.Server) -> None:
         payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)
@@ -54,27 +81,36 @@ def grpc_service(database: Database, settings: PaymentSettings) -> GrpcService:
         name="payment",
         register=register,
         service_names=[SERVICE_NAME],
-        is_ready=database.ping,
-        on_stop=database.dispose,
+        is_ready=shards.ping,
+        on_stop=shards.dispose,
     )
 
 
 def relay_from(database: Database, settings: PaymentSettings) -> OutboxRelay:
-    """The outbox relay: Redis Streams with REDIS_URL, else the event sinks."""
+    """The outbox relay of one shard: Redis Streams with REDIS_URL, else the event sinks."""
+    return relays_from(as_shards(database), settings)[0]
+
+
+def relays_from(shards: ShardSet, settings: PaymentSettings) -> list[OutboxRelay]:
+    """One outbox relay per shard, sharing one publisher (entrypoints.relay_loop runs them)."""
     publisher = build_publisher(
         settings.redis_url,
         settings.event_sink_targets,
         max_length=settings.relay_stream_max_length,
         timeout_seconds=settings.relay_publish_timeout_seconds,
     )
-    return payment_relay(
-        database,
-        publisher,
-        batch_size=settings.relay_batch_size,
-        poll_interval_seconds=settings.relay_poll_interval_seconds,
-        max_backoff_seconds=settings.relay_max_backoff_seconds,
-        retention_hours=settings.relay_retention_hours,
-    )
+    return [
+        payment_relay(
+            database,
+            publisher,
+            batch_size=settings.relay_batch_size,
+            poll_interval_seconds=settings.relay_poll_interval_seconds,
+            max_backoff_seconds=settings.relay_max_backoff_seconds,
+            retention_hours=settings.relay_retention_hours,
+            name="payment.relay" if not shards.sharded else f"payment.relay.{name}",
+        )
+        for name, database in shards
+    ]
 
 
 def payment_relay(
@@ -85,6 +121,7 @@ def payment_relay(
     poll_interval_seconds: float = 0.5,
     max_backoff_seconds: float = 30.0,
     retention_hours: float = 168.0,
+    name: str = "payment.relay",
 ) -> OutboxRelay:
     """The kit's relay over the payment outbox (see `switchyard_kit.events.OutboxRelay`)."""
     return OutboxRelay(
@@ -96,16 +133,20 @@ def payment_relay(
         max_backoff_seconds=max_backoff_seconds,
         retention_hours=retention_hours,
         clock=utc_now,
-        name="payment.relay",
+        name=name,
         no_publisher_hint="REDIS_URL and PAYMENT_EVENT_SINKS are empty",
     )
 
 
-def reconcile_database(database: Database) -> list[Violation]:
-    """Every broken ledger invariant in `database` (see operations.reconcile)."""
-    return reconcile(SqlLedgerAudit(database))
+def reconcile_database(storage: Database | ShardSet) -> list[Violation]:
+    """Every broken ledger invariant, on each shard and across them (see
+    operations.reconcile)."""
+    return reconcile(SqlLedgerAudit(as_shards(storage)))
 
 
-def cleanup_database(database: Database) -> int:
-    """Delete the expired idempotency keys in `database`; how many went."""
-    return cleanup_idempotency_keys(lambda: PaymentUnitOfWork(database))
+def cleanup_database(storage: Database | ShardSet) -> int:
+    """Delete the expired idempotency keys on every shard; how many went."""
+    return sum(
+        cleanup_idempotency_keys(lambda database=database: PaymentUnitOfWork(database))
+        for _, database in as_shards(storage)
+    )

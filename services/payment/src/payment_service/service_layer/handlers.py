@@ -43,7 +43,7 @@ from payment_service.domain.model import (
     WalletToppedUp,
     payment_id_problem,
 )
-from payment_service.service_layer.ports import ReplayCodec, UnitOfWork, Wallets
+from payment_service.service_layer.ports import ReplayCodec, UnitOfWork, UnitOfWorkFor, Wallets
 
 ResultT = TypeVar("ResultT")
 
@@ -108,7 +108,7 @@ class PaymentHandlers:
 
     def __init__(
         self,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: UnitOfWorkFor,
         replays: ReplayCodec,
         settings: IdempotencySettings | None = None,
         clock: Callable[[], datetime] = utc_now,
@@ -142,7 +142,7 @@ class PaymentHandlers:
             created_at=now,
             expires_at=now + timedelta(hours=self.settings.ttl_hours),
         )
-        with self.uow_factory() as uow:
+        with self.uow_factory(user_id) as uow:
             stored = uow.payments.claim_key(
                 claim,
                 wait_seconds=self.settings.wait_seconds,
@@ -294,13 +294,13 @@ class PaymentHandlers:
     # --- reads ----------------------------------------------------------------------
 
     def get_wallet(self, user_id: str) -> list[tuple[str, int]]:
-        with self.uow_factory() as uow:
+        with self.uow_factory(user_id) as uow:
             return uow.payments.wallet_balances(user_id)
 
     def get_payment(self, user_id: str, payment_id: str) -> Payment:
         if problem := payment_id_problem(payment_id):
             raise InvalidArgument("invalid payment id", [FieldViolation("payment_id", problem)])
-        with self.uow_factory() as uow:
+        with self.uow_factory(user_id) as uow:
             payment = uow.payments.get_payment(payment_id, user_id)
         if payment is None:
             raise NotFound("no such payment")
@@ -315,7 +315,7 @@ class PaymentHandlers:
             )
         size = page_size or DEFAULT_PAGE_SIZE
         after = decode_page_token(page_token) if page_token else None
-        with self.uow_factory() as uow:
+        with self.uow_factory(user_id) as uow:
             page = uow.payments.list_payments(user_id, size + 1, after)
         if len(page) <= size:
             return page, ""

@@ -11,7 +11,7 @@ domain error (ABORTED), never as a driver error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -82,6 +82,11 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def payments(self) -> PaymentStore: ...
+
+
+# A unit of work for one user's data: on sharded storage, a transaction on the
+# shard that holds the user (every write and read of the use cases is one user's).
+UnitOfWorkFor = Callable[[str], UnitOfWork]
 
 
 class ReplayCodec(Protocol):
