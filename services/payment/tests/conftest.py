@@ -273,6 +273,10 @@ def run_random_operations(
 
 
 @pytest.fixture
-def random_operations() -> Callable[..., tuple[float, dict[str, int]]]:
-    """`random_operations(client, rpc_error, seed=, operations=, threads=, users=None)`."""
-    return run_random_operations
+def random_operations(client: Client) -> Callable[..., tuple[float, dict[str, int]]]:
+    """`random_operations(seed=, operations=, threads=, users=None)` through `client`."""
+
+    def run(**options: Any) -> tuple[float, dict[str, int]]:
+        return run_random_operations(client, error_info, **options)
+
+    return run

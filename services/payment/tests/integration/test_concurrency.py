@@ -73,12 +73,10 @@ def test_many_concurrent_payments_never_overdraw(client, database, user, rpc_err
 
 @pytest.mark.parametrize("seed", [20250101])
 def test_random_concurrent_payments_and_refunds_keep_the_books(
-    client, database, backend, rpc_error, random_operations, seed
+    database, backend, random_operations, seed
 ):
     operations = 1_000 if backend == "postgres" else 400
-    elapsed, outcomes = random_operations(
-        client, rpc_error, seed=seed, operations=operations, threads=16
-    )
+    elapsed, outcomes = random_operations(seed=seed, operations=operations, threads=16)
     assert "INTERNAL" not in outcomes
     assert outcomes.get("OK", 0) > operations // 3
     violations = reconcile_database(database)

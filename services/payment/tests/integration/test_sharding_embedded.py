@@ -13,9 +13,7 @@ from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard_kit import IDEMPOTENCY_KEY, USER_ID_KEY, RunningServer
 
 
-def test_migrate_makes_one_sqlite_file_per_shard_and_seeds_the_map(
-    tmp_path, monkeypatch
-):
+def test_migrate_makes_one_sqlite_file_per_shard_and_seeds_the_map(tmp_path, monkeypatch):
     monkeypatch.setenv("SWITCHYARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("PAYMENT_SHARDS", "s0,s1")
     assert main(["migrate"]) == 0

@@ -46,7 +46,7 @@ def test_a_map_must_give_every_slot_exactly_one_shard():
 
 def test_users_spread_evenly_over_the_shards():
     slot_map = SlotMap.even(["s0", "s1", "s2", "s3"])
-    counts = {name: 0 for name in slot_map.shards}
+    counts = dict.fromkeys(slot_map.shards, 0)
     for index in range(40_000):
         counts[slot_map.shard_of(f"00000000-0000-4000-8000-{index:012d}")] += 1
     assert all(9_000 < n < 11_000 for n in counts.values()), counts

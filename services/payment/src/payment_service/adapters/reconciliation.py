@@ -134,7 +134,9 @@ _OWNERS = (
     " UNION SELECT user_id FROM payments UNION SELECT user_id FROM refunds"
     " UNION SELECT user_id FROM top_ups UNION SELECT user_id FROM idempotency_keys"
 )
-_MOVEMENT_IDS = "SELECT id FROM payments UNION ALL SELECT id FROM refunds UNION ALL SELECT id FROM top_ups"
+_MOVEMENT_IDS = (
+    "SELECT id FROM payments UNION ALL SELECT id FROM refunds UNION ALL SELECT id FROM top_ups"
+)
 # A merchant's clearing balance on one shard, and what its payments say it should be.
 _MERCHANT_BALANCES = (
     "SELECT a.owner, a.currency, SUM(e.amount) FROM ledger_entries e"
@@ -175,7 +177,12 @@ def cross_shard_failures(shards: ShardSet) -> list[Failure]:
     earned: dict[tuple[str, str], int] = defaultdict(int)
     for name, database in shards:
         with database.session() as session:
-            holders.update(slot for (slot,) in session.execute(text("SELECT slot FROM slot_ownership")))
+            holders.update(
+                slot
+                for (slot,) in session.execute(
+                    text("SELECT slot FROM slot_ownership WHERE state = 'held'")
+                )
+            )
             misplaced.extend(
                 f"{owner} on {name}, slot {live.slot_of(owner)} is {live.shard_of(owner)}'s"
                 for (owner,) in session.execute(text(_OWNERS))

@@ -5,7 +5,7 @@ The live slot map is where the data is: each shard's `slot_ownership` table
 lists the slots it holds, with an epoch that grows each time a slot moves. A
 router caches the map and re-reads it from every shard when a shard says it
 no longer holds a slot (after `reshard` moved it); during a hand-over a slot
-may briefly be on two shards, and the higher epoch wins. With one shard there
+is held by no shard for a moment (writers wait), never by two. With one shard there
 is nothing to route and nothing is checked: today's behaviour.
 """
 
@@ -23,6 +23,10 @@ from payment_service.adapters import tables as t
 from payment_service.domain.shards import SlotMap
 
 logger = logging.getLogger("payment.shards")
+
+# slot_ownership.state: the shard holds the slot / a copy is arriving (nobody's yet).
+HELD = "held"
+INCOMING = "incoming"
 
 
 class ShardSet:
@@ -67,7 +71,9 @@ class ShardSet:
         for name, database in self.databases.items():
             with database.session() as session:
                 for slot, epoch in session.execute(
-                    select(t.slot_ownership.c.slot, t.slot_ownership.c.epoch)
+                    select(t.slot_ownership.c.slot, t.slot_ownership.c.epoch).where(
+                        t.slot_ownership.c.state == HELD
+                    )
                 ):
                     if slot not in best or epoch > best[slot][0]:
                         best[slot] = (epoch, name)
@@ -94,7 +100,8 @@ class ShardSet:
             with database.session() as session, session.begin():
                 if slots:
                     session.execute(
-                        t.slot_ownership.insert(), [{"slot": slot, "epoch": 1} for slot in slots]
+                        t.slot_ownership.insert(),
+                        [{"slot": slot, "state": HELD, "epoch": 1} for slot in slots],
                     )
         logger.info("slot map seeded", extra={"shards": self._map.ranges()})
         return True
@@ -112,7 +119,9 @@ def holds_slot(session: Session | Connection, slot: int) -> bool:
     """Whether this shard holds `slot` now; on PostgreSQL the row stays locked
     FOR SHARE until the transaction ends, so `reshard` (FOR UPDATE) waits for
     this transaction and this transaction waits while the slot is frozen."""
-    statement = select(t.slot_ownership.c.epoch).where(t.slot_ownership.c.slot == slot)
+    statement = select(t.slot_ownership.c.epoch).where(
+        t.slot_ownership.c.slot == slot, t.slot_ownership.c.state == HELD
+    )
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(read=True)
     return session.execute(statement).first() is not None

@@ -30,8 +30,8 @@ def slot_of(user_id: str, slot_count: int = DEFAULT_SLOT_COUNT) -> int:
 def parse_slot_ranges(text: str) -> list[int]:
     """'0-255,512,600-601' -> [0, ..., 255, 512, 600, 601]. ValueError when malformed."""
     slots: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
+    for raw in text.split(","):
+        part = raw.strip()
         if not part:
             continue
         first, _, last = part.partition("-")

@@ -45,8 +45,7 @@ def shards_from(settings: PaymentSettings) -> ShardSet:
         name: database_from(settings.model_copy(update={"database_url": url}))
         for name, url in urls.items()
     }
-    shards = ShardSet(databases, settings.slot_map)
-    return shards
+    return ShardSet(databases, settings.slot_map)
 
 
 def as_shards(storage: Database | ShardSet) -> ShardSet:

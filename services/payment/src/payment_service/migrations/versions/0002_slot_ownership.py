@@ -18,8 +18,10 @@ def upgrade() -> None:
     op.create_table(
         "slot_ownership",
         sa.Column("slot", sa.Integer, autoincrement=False, nullable=False),
+        sa.Column("state", sa.String(16), nullable=False),
         sa.Column("epoch", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("slot", name="pk_slot_ownership"),
+        sa.CheckConstraint("state IN ('held', 'incoming')", name="ck_slot_ownership_state_known"),
     )
 
 
