@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from payment_service.__main__ import main
 from payment_service.adapters import tables as t
 from payment_service.adapters.reconciliation import merchant_balances
 from payment_service.adapters.resharding import move_slots
 from payment_service.adapters.shards import ShardSet
-from payment_service.domain.shards import slot_of
 from payment_service.config import PaymentSettings
 from payment_service.domain.ledger import wallet
-from payment_service.__main__ import main
+from payment_service.domain.shards import slot_of
 from payment_service.entrypoints.app import (
     MIGRATIONS_DIR,
     payment_relay,
@@ -297,9 +297,7 @@ def users_in_slots(slots: range, count: int) -> list[str]:
     return found
 
 
-def test_a_reshard_under_concurrent_payments_loses_and_doubles_nothing(
-    client, database, settings
-):
+def test_a_reshard_under_concurrent_payments_loses_and_doubles_nothing(client, database, settings):
     """Slots 0-31 move from s0 to s1 while 8 threads pay from wallets in those
     slots and elsewhere: no request fails, every payment exists once, every
     wallet holds what it should, and reconcile is clean on and across shards."""

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from switchyard_kit import Database
 
@@ -115,7 +115,7 @@ class ShardSet:
             database.dispose()
 
 
-def holds_slot(session: Session | Connection, slot: int) -> bool:
+def holds_slot(session: Session, slot: int) -> bool:
     """Whether this shard holds `slot` now; on PostgreSQL the row stays locked
     FOR SHARE until the transaction ends, so `reshard` (FOR UPDATE) waits for
     this transaction and this transaction waits while the slot is frozen."""

@@ -3,6 +3,7 @@ outbox relay and the operator commands. The only module that builds adapters."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -146,6 +147,10 @@ def reconcile_database(storage: Database | ShardSet) -> list[Violation]:
 def cleanup_database(storage: Database | ShardSet) -> int:
     """Delete the expired idempotency keys on every shard; how many went."""
     return sum(
-        cleanup_idempotency_keys(lambda database=database: PaymentUnitOfWork(database))
-        for _, database in as_shards(storage)
+        cleanup_idempotency_keys(_unit_of_work_on(database)) for _, database in as_shards(storage)
     )
+
+
+def _unit_of_work_on(database: Database) -> Callable[[], PaymentUnitOfWork]:
+    """Units of work on one shard, for the jobs that go over every shard."""
+    return lambda: PaymentUnitOfWork(database)
