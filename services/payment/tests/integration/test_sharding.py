@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 from payment_service.__main__ import main
+from payment_service.adapters import resharding
 from payment_service.adapters import tables as t
 from payment_service.adapters.reconciliation import merchant_balances
 from payment_service.adapters.resharding import move_slots
@@ -383,3 +384,67 @@ def test_the_reshard_command_moves_slots_and_prints_the_live_map(
     assert client.balances(user) == {"EUR": 700}, "the server found the user on s3"
     assert main(["reshard", "--move-slots", "4", "--to", "s9"]) == 1
     assert reconcile_database(database) == []
+
+
+class Crash(Exception):
+    """The reshard process dying at a chosen step."""
+
+
+def test_a_reshard_that_died_before_the_source_let_go_is_undone_and_redone(
+    client, database, settings, monkeypatch
+):
+    """Killed after the target committed its copy, before the source deleted
+    its own: the source still holds the slot and payments carry on there; the
+    same command run again drops the stale copy and moves the slot once."""
+    user = users_in_slots(range(7, 8), 1)[0]
+    client.top_up(user, 1_000)
+    client.pay(user, 100)
+
+    def die(*_: object) -> None:
+        raise Crash
+
+    mover = shards_from(settings)
+    with monkeypatch.context() as patch:
+        patch.setattr(resharding, "delete_slot_rows", die)
+        with pytest.raises(Crash):
+            move_slots(mover, [7], "s2")
+    client.pay(user, 50)
+    assert client.balances(user) == {"EUR": 850}, "the source still holds the slot"
+    # Until then reconcile sees the stale copy on the target.
+    assert {v.check for v in reconcile_database(database)} == {
+        "user_on_slot_shard",
+        "movement_on_one_shard",
+    }
+    assert [move.slot for move in move_slots(mover, [7], "s2")] == [7]
+    assert client.balances(user) == {"EUR": 850}
+    client.pay(user, 50)
+    assert client.balances(user) == {"EUR": 800}
+    assert reconcile_database(database) == []
+    mover.dispose()
+
+
+def test_a_reshard_that_died_after_the_source_let_go_is_finished(
+    client, database, settings, monkeypatch
+):
+    """Killed between the source's commit and the target's hand-over: no shard
+    holds the slot (writers wait); the same command run again finishes it."""
+    user = users_in_slots(range(9, 10), 1)[0]
+    client.top_up(user, 1_000)
+
+    def die(*_: object) -> None:
+        raise Crash
+
+    mover = shards_from(settings)
+    with monkeypatch.context() as patch:
+        patch.setattr(resharding, "_finish_handover", die)
+        with pytest.raises(Crash):
+            move_slots(mover, [9], "s3")
+    assert "slot_held_once" in {v.check for v in reconcile_database(database)}
+    paying = ThreadPoolExecutor(max_workers=1).submit(client.pay, user, 100)
+    time.sleep(0.5)
+    assert not paying.done(), "the payment waits for the slot's hand-over"
+    assert move_slots(mover, [9], "s3") == []
+    assert paying.result(timeout=30).amount == 100
+    assert client.balances(user) == {"EUR": 900}
+    assert reconcile_database(database) == []
+    mover.dispose()
