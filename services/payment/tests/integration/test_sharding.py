@@ -19,6 +19,7 @@ from payment_service.adapters import tables as t
 from payment_service.adapters.reconciliation import merchant_balances
 from payment_service.adapters.resharding import move_slots
 from payment_service.adapters.shards import ShardSet
+from payment_service.adapters.unit_of_work import UserUnitOfWork
 from payment_service.config import PaymentSettings
 from payment_service.domain.ledger import wallet
 from payment_service.domain.shards import slot_of
@@ -31,7 +32,7 @@ from payment_service.entrypoints.app import (
 from payment_service.entrypoints.relay_loop import run_relays
 from sqlalchemy import func, select
 from switchyard.events.v1 import events_pb2
-from switchyard_kit import upgrade_database, utc_now
+from switchyard_kit import Aborted, upgrade_database, utc_now
 
 pytestmark = pytest.mark.postgres
 
@@ -448,3 +449,18 @@ def test_a_reshard_that_died_after_the_source_let_go_is_finished(
     assert client.balances(user) == {"EUR": 900}
     assert reconcile_database(database) == []
     mover.dispose()
+
+
+def test_a_slot_nobody_holds_makes_its_writers_wait_then_abort(database):
+    """The bound on the wait for a hand-over that never finishes: ABORTED
+    SLOT_MOVING (a retry with the same idempotency key is safe)."""
+    user = users_in_slots(range(11, 12), 1)[0]
+    _, shard = database.route(user)
+    with shard.session() as session, session.begin():
+        session.execute(t.slot_ownership.delete().where(t.slot_ownership.c.slot == 11))
+    began = time.monotonic()
+    with pytest.raises(Aborted) as raised, UserUnitOfWork(database, user, patience_seconds=0.3):
+        pass
+    assert raised.value.reason == "SLOT_MOVING"
+    assert time.monotonic() - began >= 0.3
+    assert {v.check for v in reconcile_database(database)} == {"slot_held_once"}

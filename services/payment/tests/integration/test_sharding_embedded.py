@@ -7,8 +7,16 @@ import uuid
 
 import grpc
 from payment_service.__main__ import main
+from payment_service.adapters.resharding import move_slots
 from payment_service.config import PaymentSettings
-from payment_service.entrypoints.app import grpc_service, reconcile_database, shards_from
+from payment_service.domain.model import TopUpWallet
+from payment_service.domain.shards import slot_of
+from payment_service.entrypoints.app import (
+    grpc_service,
+    handlers_from,
+    reconcile_database,
+    shards_from,
+)
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard_kit import IDEMPOTENCY_KEY, USER_ID_KEY, RunningServer
 
@@ -49,5 +57,25 @@ def test_payments_of_users_on_two_sqlite_shards(tmp_path, monkeypatch):
         channel.close()
     finally:
         server.stop()
+    assert reconcile_database(shards) == []
+    shards.dispose()
+
+
+def test_a_slot_moves_between_sqlite_shards(tmp_path, monkeypatch):
+    """On SQLite the freeze is the source file's write lock; the move and the
+    checks are the same."""
+    monkeypatch.setenv("SWITCHYARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PAYMENT_SHARDS", "s0,s1")
+    assert main(["migrate"]) == 0
+    settings = PaymentSettings(port=0)
+    shards = shards_from(settings)
+    handlers = handlers_from(shards, settings)
+    user = next(u for u in (str(uuid.uuid4()) for _ in range(10_000)) if slot_of(u) < 512)
+    handlers.top_up(TopUpWallet(user_id=user, amount=900, currency="EUR"), str(uuid.uuid4()))
+    moves = move_slots(shards_from(settings), [slot_of(user)], "s1")
+    assert [move.users for move in moves] == [1]
+    assert shards.route(user)[0] == "s0", "this server's map is stale..."
+    assert handlers.get_wallet(user) == [("EUR", 900)], "...and the slot check re-routes it"
+    assert shards.route(user)[0] == "s1"
     assert reconcile_database(shards) == []
     shards.dispose()
