@@ -352,10 +352,15 @@ def migrate(env: dict[str, str]) -> None:
 def login_tokens(gateway: str, count: int) -> list[str]:
     def login(n: int) -> str:
         with httpx.Client(base_url=gateway, timeout=30) as client:
-            answer = client.post(
-                "/v1/auth/login",
-                json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
-            )
+            for _ in range(20):
+                answer = client.post(
+                    "/v1/auth/login",
+                    json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
+                )
+                # Password hashing is shed (429) when the machine is busy: wait as told.
+                if answer.status_code != 429:
+                    break
+                time.sleep(float(answer.headers.get("Retry-After", "1")))
             answer.raise_for_status()
             return str(answer.json()["access_token"])
 

@@ -65,6 +65,12 @@ class PaymentSettings(ServiceSettings):
     shard_slots: int = Field(default=DEFAULT_SLOT_COUNT, ge=1, le=65536)
     shard_map_file: Path | None = None
 
+    @field_validator("shard_map_file", mode="before")
+    @classmethod
+    def _no_map_file(cls, value: object) -> object:
+        # An empty variable (the base ConfigMap's) means no file.
+        return None if value == "" else value
+
     @field_validator("shards")
     @classmethod
     def _shard_names(cls, value: str) -> str:
