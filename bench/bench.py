@@ -484,7 +484,10 @@ def shard_comparison(
             one["cpu_ms_per_request"]["payment"],
             four["cpu_ms_per_request"]["payment"],
         ],
-        "pg_cpu_ms": [one["cpu_ms_per_request"]["pg"], four["cpu_ms_per_request"]["pg"]],
+        "postgres_cpu_ms": [
+            one["cpu_ms_per_request"]["postgres"],
+            four["cpu_ms_per_request"]["postgres"],
+        ],
         "open_p50_ms": [run.get("open", {}).get("p50_ms") for run in (one, four)],
         "double_charges_4_shards": sharded_checks["double_charges"],
     }
