@@ -23,7 +23,9 @@ PostgreSQL 15 local, fsync on), every run ending with 0 reconcile violations:
                 389 payments/s, p50 19.1 ms, p99 68.5 ms
     sqlite:     1000 payments, 8 threads, 50 wallets, one merchant:
                 426 payments/s, p50 5.6 ms, p99 234.8 ms
-(the 1-vs-4-shard figures: bench/CAPACITY.md, "Payment shards").
+    1 vs 4 shards, 8 threads, 3 x 800 payments interleaved (2026-11-30, loaded):
+                302 vs 233 payments/s (0.77x), p50 22.2 vs 31.4 ms, reconcile clean
+(bench/CAPACITY.md, "Payment shards").
 """
 
 from __future__ import annotations
