@@ -54,9 +54,7 @@ def test_users_spread_evenly_over_the_shards():
 
 def test_no_shards_configured_is_todays_single_database():
     # As the base ConfigMap sets them: every variable present, the shard ones empty.
-    settings = PaymentSettings(
-        database_url="postgresql://db/payment", shards="", shard_map_file=""
-    )
+    settings = PaymentSettings(database_url="postgresql://db/payment", shards="", shard_map_file="")
     assert settings.shard_urls == {"s0": "postgresql://db/payment"}
     assert settings.slot_map.shards == ["s0"]
 
