@@ -24,7 +24,8 @@ PostgreSQL 15 local, fsync on), every run ending with 0 reconcile violations:
     sqlite:     1000 payments, 8 threads, 50 wallets, one merchant:
                 426 payments/s, p50 5.6 ms, p99 234.8 ms
     1 vs 4 shards, 8 threads, 3 x 800 payments interleaved (2026-11-30, loaded):
-                302 vs 233 payments/s (0.77x), p50 22.2 vs 31.4 ms, reconcile clean
+                0.79x-0.91x payments/s (e.g. 320 vs 277, p50 21.0 vs 25.5 ms),
+                reconcile clean
 (bench/CAPACITY.md, "Payment shards").
 """
 

@@ -3,7 +3,7 @@
 One slot at a time, so only that slot's users ever wait:
 
 1. Freeze: on the source, lock the slot's slot_ownership row FOR UPDATE. Every
-   transaction of a user in the slot holds that row FOR SHARE first
+   transaction of a user in the slot holds that row FOR KEY SHARE first
    (`adapters.shards.holds_slot`), so the lock waits for the ones in flight,
    and new ones wait behind it. The pause of the slot starts here.
 2. Copy, in one target transaction: the slot's users' rows (wallets and their

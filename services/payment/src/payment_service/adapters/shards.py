@@ -117,11 +117,13 @@ class ShardSet:
 
 def holds_slot(session: Session, slot: int) -> bool:
     """Whether this shard holds `slot` now; on PostgreSQL the row stays locked
-    FOR SHARE until the transaction ends, so `reshard` (FOR UPDATE) waits for
-    this transaction and this transaction waits while the slot is frozen."""
+    FOR KEY SHARE until the transaction ends, so `reshard` (FOR UPDATE, then
+    DELETE) waits for this transaction and this transaction waits while the
+    slot is frozen. KEY SHARE is the weakest row lock that still conflicts
+    with both."""
     statement = select(t.slot_ownership.c.epoch).where(
         t.slot_ownership.c.slot == slot, t.slot_ownership.c.state == HELD
     )
     if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update(read=True)
+        statement = statement.with_for_update(read=True, key_share=True)
     return session.execute(statement).first() is not None

@@ -169,7 +169,7 @@ outbox = Table(
 
 # The slots this shard holds (see domain/shards.py): the live slot map is the
 # union of the "held" rows over the shards. A transaction holds its user's slot
-# row FOR SHARE, so `reshard` freezes a slot by locking it FOR UPDATE. A slot
+# row FOR KEY SHARE, so `reshard` freezes a slot by locking it FOR UPDATE. A slot
 # being copied here is "incoming" (nobody's yet) until the source has deleted
 # its copy; the epoch counts the slot's moves. Empty with a single shard.
 slot_ownership = Table(

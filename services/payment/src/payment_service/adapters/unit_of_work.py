@@ -42,7 +42,7 @@ class PaymentUnitOfWork(SqlAlchemyUnitOfWork):
 class UserUnitOfWork(PaymentUnitOfWork):
     """A transaction for one user, on the shard holding the user's slot.
 
-    With several shards it first holds the slot (FOR SHARE, see
+    With several shards it first holds the slot (FOR KEY SHARE, see
     `adapters.shards.holds_slot`): while `reshard` moves the slot the
     transaction waits; once the slot has moved, the shard no longer holds it
     and the transaction starts again on the shard that does. Nothing has been
