@@ -4,8 +4,13 @@ Starts a private Redis and the whole platform as `make run` does (gunicorn
 gateway, every gRPC service, relays and workers) on fresh PostgreSQL databases
 seeded straight into each service's schema (bench/seed.py), plus: a second
 profile service whose cache entries live 1 ms (every read misses) behind a
-second gateway (scenario 4), the Flask ceiling and the monolith peer
-(bench/peers/, gunicorn with the gateway's worker settings).
+second gateway (scenario 4), a second payment service on 4 shards (4 more
+databases, the same wallets seeded each on the shard of its user's slot)
+behind a third gateway (scenario 5s: the payment write of scenario 5 on 4
+shards), the Flask ceiling and the monolith peer (bench/peers/, gunicorn with
+the gateway's worker settings). On one machine 5s against 5 shows what routing
+by user costs (the slot check in every transaction, more connections), not
+what sharding buys: the 4 shards share one PostgreSQL and the same 2 cores.
 
 Then runs the scenarios interleaved, round after round (1, 2, 3 ... 8, 1, 2
 ...), so machine drift cancels in the ratios. Each scenario run is:
@@ -72,7 +77,14 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from seed import BENCH_EMAIL, BENCH_PASSWORD, seed  # noqa: E402 - after the path is set
+from payment_service.domain.shards import SlotMap  # noqa: E402
+from seed import (  # noqa: E402 - after the path is set
+    BENCH_EMAIL,
+    BENCH_PASSWORD,
+    seed,
+    seed_payments,
+    user_ids,
+)
 
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -137,6 +149,16 @@ SCENARIOS = (
         "5",
         "payment write",
         "gateway",
+        "/v1/payments",
+        "POST",
+        PAYMENT_BODY,
+        fresh_keys=True,
+        kind="write",
+    ),
+    Scenario(
+        "5s",
+        "payment write, 4 shards",
+        "gateway-sharded",
         "/v1/payments",
         "POST",
         PAYMENT_BODY,
@@ -286,6 +308,31 @@ def create_databases(admin_url: str) -> dict[str, str]:
     return urls
 
 
+PAYMENT_SHARDS = 4
+
+
+def create_shard_databases(admin_url: str) -> dict[str, str]:
+    """{shard name: URL} of PAYMENT_SHARDS fresh payment databases."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    urls: dict[str, str] = {}
+    suffix = uuid.uuid4().hex[:8]
+    with admin.connect() as connection:
+        for index in range(PAYMENT_SHARDS):
+            database = f"bench_payment_s{index}_{suffix}"
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+            urls[f"s{index}"] = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    admin.dispose()
+    return urls
+
+
+def seed_shards(shard_urls: dict[str, str], users: int, top_ups_per_user: int) -> None:
+    """The wallets `seed` made, each on the shard of its user's slot."""
+    slot_map = SlotMap.even(list(shard_urls))
+    ids = user_ids(users)
+    for name, url in shard_urls.items():
+        seed_payments(url, [i for i in ids if slot_map.shard_of(i) == name], top_ups_per_user)
+
+
 def drop_databases(admin_url: str, urls: Iterable[str]) -> None:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -305,10 +352,16 @@ def migrate(env: dict[str, str]) -> None:
 def login_tokens(gateway: str, count: int) -> list[str]:
     def login(n: int) -> str:
         with httpx.Client(base_url=gateway, timeout=30) as client:
-            answer = client.post(
-                "/v1/auth/login",
-                json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
-            )
+            for _ in range(20):
+                answer = client.post(
+                    "/v1/auth/login",
+                    json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
+                )
+                # Password hashing is shed (429, or 503 from the gateway's bulkhead)
+                # when the machine is busy: wait as told.
+                if answer.status_code not in (429, 503):
+                    break
+                time.sleep(float(answer.headers.get("Retry-After", "1")))
             answer.raise_for_status()
             return str(answer.json()["access_token"])
 
@@ -408,6 +461,37 @@ def run_open(
 
 
 # --- checks and report -------------------------------------------------------------
+
+
+def sharded_payment_checks(shard_urls: Iterable[str]) -> dict[str, int]:
+    """`payment_checks` summed over the shards."""
+    totals: dict[str, int] = {}
+    for url in shard_urls:
+        for name, value in payment_checks(url).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
+
+
+def shard_comparison(
+    summaries: dict[str, dict[str, Any]], sharded_checks: dict[str, int]
+) -> dict[str, Any] | None:
+    """Scenario 5s against 5: the payment write on 4 shards and on one."""
+    if not {"5", "5s"} <= set(summaries):
+        return None
+    one, four = summaries["5"], summaries["5s"]
+    return {
+        "rps_ratio": round(four["rps"] / one["rps"], 3),
+        "payment_cpu_ms": [
+            one["cpu_ms_per_request"]["payment"],
+            four["cpu_ms_per_request"]["payment"],
+        ],
+        "postgres_cpu_ms": [
+            one["cpu_ms_per_request"]["postgres"],
+            four["cpu_ms_per_request"]["postgres"],
+        ],
+        "open_p50_ms": [run.get("open", {}).get("p50_ms") for run in (one, four)],
+        "double_charges_4_shards": sharded_checks["double_charges"],
+    }
 
 
 def payment_checks(payment_url: str) -> dict[str, int]:
@@ -665,6 +749,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     redis, redis_port = start_redis(workdir)
     urls: dict[str, str] = {}
+    shard_urls: dict[str, str] = {}
     platform_ = Platform([], output=None)
     began = time.monotonic()
     try:
@@ -689,6 +774,15 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             users=users,
             top_ups_per_user=args.top_ups,
         )
+        shard_urls = create_shard_databases(POSTGRES_URL)
+        sharded_env = {
+            **base_env,
+            "PAYMENT_SHARDS": ",".join(f"{name}={url}" for name, url in shard_urls.items()),
+        }
+        subprocess.run(
+            [sys.executable, "-m", "payment_service", "migrate"], env=sharded_env, check=True
+        )
+        seed_shards(shard_urls, users, args.top_ups)
         print(
             f"bench: seeded {counts.users} users, profiles and wallets, "
             f"{counts.ledger_entries} ledger entries in {time.monotonic() - began:.0f}s",
@@ -696,6 +790,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         )
         components = platform_components(config)
         cold_profile, cold_gateway = free_port(), free_port()
+        sharded_payment, sharded_gateway = free_port(), free_port()
         ceiling_port, monolith_port = free_port(), free_port()
         components += [
             Component(
@@ -717,6 +812,24 @@ def main() -> int:  # noqa: PLR0915 - one linear run
                     "PROFILE_TARGET": f"127.0.0.1:{cold_profile}",
                 },
                 health_http=f"http://127.0.0.1:{cold_gateway}/healthz",
+            ),
+            # No relay for the sharded payment service: its outbox waits (the
+            # relays and consumers are measured with scenario 5).
+            Component(
+                name="payment-sharded",
+                argv=[sys.executable, "-m", "payment_service", "serve"],
+                env={**sharded_env, "PAYMENT_PORT": str(sharded_payment)},
+                health_grpc=f"127.0.0.1:{sharded_payment}",
+            ),
+            Component(
+                name="gateway-sharded",
+                argv=[sys.executable, "-m", "gateway"],
+                env={
+                    **base_env,
+                    "GATEWAY_PORT": str(sharded_gateway),
+                    "PAYMENT_TARGET": f"127.0.0.1:{sharded_payment}",
+                },
+                health_http=f"http://127.0.0.1:{sharded_gateway}/healthz",
             ),
             gunicorn_peer("ceiling", "ceiling:app", ceiling_port, base_env),
             gunicorn_peer(
@@ -740,10 +853,10 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         tokens_file.write_text("\n".join(tokens) + "\n")
         pids = {name: process.pid for name, process in platform_.processes.items()}
         roots = {
-            "gateway": [pids["gateway"], pids["gateway-cold"]],
+            "gateway": [pids["gateway"], pids["gateway-cold"], pids["gateway-sharded"]],
             "auth": [pids["auth"]],
             "profile": [pids["profile"], pids["profile-cold"]],
-            "payment": [pids["payment"]],
+            "payment": [pids["payment"], pids["payment-sharded"]],
             "recommendation": [pids["recommendation"]],
             "workers": [
                 pids[name]
@@ -757,6 +870,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         port_of = {
             "gateway": ports["gateway"],
             "gateway-cold": cold_gateway,
+            "gateway-sharded": sharded_gateway,
             "ceiling": ceiling_port,
             "monolith": monolith_port,
         }
@@ -801,6 +915,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             scenario.key: summarise(scenario, runs[scenario.key]) for scenario in scenarios
         }
         checks = payment_checks(urls["payment"])
+        sharded_checks = sharded_payment_checks(shard_urls.values())
         report: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": subprocess.run(
@@ -827,7 +942,9 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             },
             "scenarios": summaries,
             "payment_checks": checks,
+            "payment_checks_4_shards": sharded_checks,
         }
+        report["payment_write_4_shards_vs_1"] = shard_comparison(summaries, sharded_checks)
         if {"1", "2r", "2w", "3", "5", "8"} <= set(summaries):
             add_ratios(summaries)
             report["targets"] = targets(summaries, checks)
@@ -843,7 +960,16 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         (results / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
         (results / f"{name}.md").write_text(rendered + "\n")
         print("\n" + rendered + "\n")
-        print(json.dumps({"targets": report.get("targets"), "payment_checks": checks}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "targets": report.get("targets"),
+                    "payment_checks": checks,
+                    "payment_write_4_shards_vs_1": report.get("payment_write_4_shards_vs_1"),
+                },
+                indent=1,
+            )
+        )
         print(f"\nbench: wrote bench/results/{name}.json ({report['elapsed_seconds']}s)")
         return 0
     except BaseException:
@@ -855,8 +981,8 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         platform_.stop()
         redis.terminate()
         redis.wait(timeout=10)
-        if urls and not args.keep:
-            drop_databases(POSTGRES_URL, urls.values())
+        if (urls or shard_urls) and not args.keep:
+            drop_databases(POSTGRES_URL, [*urls.values(), *shard_urls.values()])
         shutil.rmtree(workdir, ignore_errors=True)
 
 

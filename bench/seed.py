@@ -78,6 +78,14 @@ def seed(
             ),
         )
         cursor.execute("ANALYZE profiles")
+    entries = seed_payments(payment_url, ids, top_ups_per_user)
+    return SeedCounts(users=users, ledger_entries=entries)
+
+
+def seed_payments(payment_url: str, ids: list[str], top_ups_per_user: int) -> int:
+    """Wallets of `ids` funded by `top_ups_per_user` top-ups each, in one payment
+    database (or shard); the number of ledger entries it then holds."""
+    now = "2026-01-01 00:00:00+00"
     funding = ledger.funding(CURRENCY)
     wallets = [ledger.wallet(user_id, CURRENCY) for user_id in ids]
     balance = TOP_UP_AMOUNT * top_ups_per_user
@@ -128,4 +136,4 @@ def seed(
             cursor.execute("VACUUM ANALYZE")
     finally:
         connection.close()
-    return SeedCounts(users=users, ledger_entries=entries)
+    return entries

@@ -3,8 +3,12 @@ in-process gRPC server with a client that sends the gateway's metadata."""
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +226,79 @@ def rpc_error() -> ErrorInfo:
 @pytest.fixture
 def user() -> str:
     return new_user()
+
+
+def run_random_operations(
+    client: Client,
+    rpc_error: ErrorInfo,
+    *,
+    seed: int,
+    operations: int,
+    threads: int,
+    users: list[str] | None = None,
+) -> tuple[float, dict[str, int]]:
+    """Top up 20 users (or `users`), then run `operations` random payments,
+    refunds and top-ups on `threads` threads: (seconds, {outcome: count})."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible test plan, not a secret
+    users = users or [str(uuid.uuid4()) for _ in range(20)]
+    for index, user in enumerate(users):
+        client.top_up(user, 5_000 + 500 * index, "EUR")
+        if index % 4 == 0:
+            client.top_up(user, 3_000, "USD")
+    plan = []
+    for _ in range(operations):
+        user = rng.choice(users)
+        roll = rng.random()
+        if roll < 0.55:
+            plan.append(("pay", user, rng.randint(1, 900), rng.choice(["EUR", "EUR", "USD"])))
+        elif roll < 0.85:
+            plan.append(("refund", user, rng.choice([None, rng.randint(1, 400)]), ""))
+        else:
+            plan.append(("top_up", user, rng.randint(1, 700), "EUR"))
+    paid: dict[str, list[str]] = {user: [] for user in users}
+    lock = threading.Lock()
+    outcomes: dict[str, int] = {}
+
+    def run(step: tuple[str, str, int | None, str]) -> None:
+        kind, user, amount, currency = step
+        try:
+            if kind == "pay":
+                payment = client.pay(user, amount, currency, merchant=f"m-{amount % 3}")
+                with lock:
+                    paid[user].append(payment.id)
+            elif kind == "refund":
+                with lock:
+                    choices = list(paid[user])
+                if not choices:
+                    return
+                client.refund(user, rng_choice(choices), amount)
+            else:
+                client.top_up(user, amount, currency)
+            result = "OK"
+        except grpc.RpcError as error:
+            code, reason, _ = rpc_error(error)
+            result = "INTERNAL" if code == grpc.StatusCode.INTERNAL else reason
+        with lock:
+            outcomes[result] = outcomes.get(result, 0) + 1
+
+    local = random.Random(seed + 1)  # noqa: S311 - reproducible, not a secret
+    choice_lock = threading.Lock()
+
+    def rng_choice(items: list[str]) -> str:
+        with choice_lock:
+            return local.choice(items)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, plan))
+    return time.perf_counter() - began, outcomes
+
+
+@pytest.fixture
+def random_operations(client: Client) -> Callable[..., tuple[float, dict[str, int]]]:
+    """`random_operations(seed=, operations=, threads=, users=None)` through `client`."""
+
+    def run(**options: Any) -> tuple[float, dict[str, int]]:
+        return run_random_operations(client, error_info, **options)
+
+    return run

@@ -1,9 +1,16 @@
-"""`python -m payment_service [serve|migrate|relay|reconcile|cleanup-idempotency-keys]`."""
+"""`python -m payment_service [serve|migrate|relay|reconcile|cleanup-idempotency-keys|reshard]`.
+
+`reshard` takes its own options (`python -m payment_service reshard --help`):
+    reshard --status                   the live slot map, per shard
+    reshard --move-slots 0-63 --to s4  move slots (one at a time) to shard s4
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from switchyard_kit import (
@@ -17,51 +24,62 @@ from switchyard_kit import (
 from switchyard_kit import upgrade_database as apply_migrations
 from switchyard_kit.cli import Command, run_cli
 
+from payment_service.adapters.resharding import ReshardError, move_slots
 from payment_service.config import PaymentSettings
+from payment_service.domain.shards import parse_slot_ranges
 from payment_service.entrypoints.app import (
     MIGRATIONS_DIR,
     cleanup_database,
-    database_from,
     grpc_service,
     reconcile_database,
-    relay_from,
+    relays_from,
+    shards_from,
 )
+from payment_service.entrypoints.relay_loop import run_relays
 
 logger = logging.getLogger("payment")
 
 
 def _serve(settings: PaymentSettings) -> int:
     setup_telemetry("payment")
-    serve(grpc_service(database_from(settings), settings), settings)
+    serve(grpc_service(shards_from(settings), settings), settings)
     return 0
 
 
 def _migrate(settings: PaymentSettings) -> int:
-    apply_migrations(settings.database_url, MIGRATIONS_DIR)
-    logger.info("migrations applied")
+    for name, url in settings.shard_urls.items():
+        apply_migrations(url, MIGRATIONS_DIR)
+        logger.info("migrations applied", extra={"shard": name})
+    shards = shards_from(settings)
+    shards.seed_ownership()
+    shards.dispose()
     return 0
 
 
 def _relay(settings: PaymentSettings) -> int:
     setup_telemetry("payment-relay")
-    database = database_from(settings)
+    shards = shards_from(settings)
     # The relay's own metrics port (PAYMENT_METRICS_PORT as given to this process).
-    watch_outbox_backlog(database.engine)
+    for name, database in shards:
+        watch_outbox_backlog(database.engine, name=f"outbox_{name}" if shards.sharded else "outbox")
     start_metrics_server(settings.metrics_port, settings.host)
-    relay = relay_from(database, settings)
+    relays = relays_from(shards, settings)
     stop = stop_event_on_signals()
     heartbeat = start_liveness(
         settings.liveness_port, settings.host, settings.liveness_max_age_seconds
     )
-    relay.run(stop, heartbeat=heartbeat)
-    database.dispose()
+    if len(relays) == 1:
+        relays[0].run(stop, heartbeat=heartbeat)
+    else:
+        run_relays(relays, stop, heartbeat=heartbeat)
+    shards.dispose()
     return 0
 
 
 def _reconcile(settings: PaymentSettings) -> int:
-    database = database_from(settings)
-    violations = reconcile_database(database)
-    database.dispose()
+    shards = shards_from(settings)
+    violations = reconcile_database(shards)
+    shards.dispose()
     for violation in violations:
         print(f"VIOLATION {violation}")
         # What an alert can see besides the failed Job (kube_job_failed): one
@@ -83,15 +101,62 @@ def _reconcile(settings: PaymentSettings) -> int:
 
 
 def _cleanup(settings: PaymentSettings) -> int:
-    database = database_from(settings)
+    shards = shards_from(settings)
     deleted = cleanup_database(
-        database,
+        shards,
         batch_size=settings.retention_batch_size,
         max_keys=settings.retention_max_rows_per_run,
     )
-    database.dispose()
+    shards.dispose()
     print(f"cleanup-idempotency-keys: deleted {deleted} expired key(s)")
     return 0
+
+
+def reshard_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="payment_service reshard",
+        description="Move hash slots between the shards of PAYMENT_SHARDS while payments "
+        "keep flowing (see the resharding runbook in services/payment/README.md).",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--status", action="store_true", help="print the live slot map")
+    action.add_argument("--move-slots", metavar="RANGES", help="slots to move, e.g. 0-63 or 0-3,17")
+    parser.add_argument("--to", metavar="SHARD", help="the shard that receives them")
+    return parser
+
+
+def _reshard(settings: PaymentSettings, options: argparse.Namespace) -> int:
+    shards = shards_from(settings)
+    try:
+        if options.status:
+            for name, ranges in shards.refresh().ranges().items():
+                print(f"{name}: {ranges}")
+            return 0
+        slots = parse_slot_ranges(options.move_slots)
+        began = time.monotonic()
+        moves = move_slots(shards, slots, options.to)
+        elapsed = time.monotonic() - began
+    except (ReshardError, ValueError) as exc:
+        print(f"reshard: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shards.dispose()
+    for move in moves:
+        print(
+            f"slot {move.slot}: {move.source} -> {move.target}, {move.users} user(s), "
+            f"{move.rows} row(s), writers paused {move.pause_seconds * 1000:.1f} ms"
+        )
+    longest = max((move.pause_seconds for move in moves), default=0.0)
+    print(
+        f"reshard: moved {len(moves)} slot(s) to {options.to} in {elapsed:.2f}s; "
+        f"longest pause {longest * 1000:.1f} ms"
+    )
+    return 0
+
+
+def _reshard_usage(_: PaymentSettings) -> int:
+    reshard_parser().print_usage(sys.stderr)
+    return 2
 
 
 COMMANDS = {
@@ -104,11 +169,29 @@ COMMANDS = {
         "check the ledger invariants; exit 1 on any violation", _reconcile, "payment"
     ),
     "cleanup-idempotency-keys": Command("delete expired idempotency keys", _cleanup, "payment"),
+    "reshard": Command(
+        "move hash slots between shards (reshard --help)", _reshard_usage, "payment-reshard"
+    ),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli("payment_service", __doc__, PaymentSettings, COMMANDS, argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["reshard"]:
+        # The kit's command line takes no options; reshard reads its own here.
+        options = reshard_parser().parse_args(arguments[1:])
+        if options.move_slots and not options.to:
+            reshard_parser().error("--move-slots needs --to SHARD")
+        commands = {
+            **COMMANDS,
+            "reshard": Command(
+                COMMANDS["reshard"].help,
+                lambda settings: _reshard(settings, options),
+                "payment-reshard",
+            ),
+        }
+        return run_cli("payment_service", __doc__, PaymentSettings, commands, ["reshard"])
+    return run_cli("payment_service", __doc__, PaymentSettings, COMMANDS, arguments)
 
 
 def relay_main() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -74,70 +73,12 @@ def test_many_concurrent_payments_never_overdraw(client, database, user, rpc_err
     assert reconcile_database(database) == []
 
 
-def _random_operations(client, rpc_error, *, seed: int, operations: int, threads: int):
-    rng = random.Random(seed)  # noqa: S311 - a reproducible test plan, not a secret
-    users = [str(uuid.uuid4()) for _ in range(20)]
-    for index, user in enumerate(users):
-        client.top_up(user, 5_000 + 500 * index, "EUR")
-        if index % 4 == 0:
-            client.top_up(user, 3_000, "USD")
-    plan = []
-    for _ in range(operations):
-        user = rng.choice(users)
-        roll = rng.random()
-        if roll < 0.55:
-            plan.append(("pay", user, rng.randint(1, 900), rng.choice(["EUR", "EUR", "USD"])))
-        elif roll < 0.85:
-            plan.append(("refund", user, rng.choice([None, rng.randint(1, 400)]), ""))
-        else:
-            plan.append(("top_up", user, rng.randint(1, 700), "EUR"))
-    paid: dict[str, list[str]] = {user: [] for user in users}
-    lock = threading.Lock()
-    outcomes: dict[str, int] = {}
-
-    def run(step: tuple[str, str, int | None, str]) -> None:
-        kind, user, amount, currency = step
-        try:
-            if kind == "pay":
-                payment = client.pay(user, amount, currency, merchant=f"m-{amount % 3}")
-                with lock:
-                    paid[user].append(payment.id)
-            elif kind == "refund":
-                with lock:
-                    choices = list(paid[user])
-                if not choices:
-                    return
-                client.refund(user, rng_choice(choices), amount)
-            else:
-                client.top_up(user, amount, currency)
-            result = "OK"
-        except grpc.RpcError as error:
-            code, reason, _ = rpc_error(error)
-            result = "INTERNAL" if code == grpc.StatusCode.INTERNAL else reason
-        with lock:
-            outcomes[result] = outcomes.get(result, 0) + 1
-
-    local = random.Random(seed + 1)  # noqa: S311 - reproducible, not a secret
-    choice_lock = threading.Lock()
-
-    def rng_choice(items: list[str]) -> str:
-        with choice_lock:
-            return local.choice(items)
-
-    began = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(run, plan))
-    return time.perf_counter() - began, outcomes
-
-
 @pytest.mark.parametrize("seed", [20250101])
 def test_random_concurrent_payments_and_refunds_keep_the_books(
-    client, database, backend, rpc_error, seed
+    database, backend, random_operations, seed
 ):
     operations = 400 if backend == "sqlite" else 1_000
-    elapsed, outcomes = _random_operations(
-        client, rpc_error, seed=seed, operations=operations, threads=16
-    )
+    elapsed, outcomes = random_operations(seed=seed, operations=operations, threads=16)
     assert "INTERNAL" not in outcomes
     assert outcomes.get("OK", 0) > operations // 3
     violations = reconcile_database(database)

@@ -1,10 +1,15 @@
-"""The ledger's invariants, checked with SQL over the whole database."""
+"""The ledger's invariants, checked with SQL over each shard, and the
+invariants that span the shards (placement by slot, merchant balances)."""
 
 from __future__ import annotations
+
+from collections import Counter, defaultdict
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from switchyard_kit import Database
+
+from payment_service.adapters.shards import ShardSet
 
 # Each check: a name, what a row of its result means, and a query that
 # returns one row per violation (nothing when the invariant holds).
@@ -101,14 +106,119 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
+Failure = tuple[str, str, list[str]]
+
+
 class SqlLedgerAudit:
-    """The service layer's LedgerAudit port: `check_snapshot` on one database."""
+    """The service layer's LedgerAudit port: `check_snapshot` on each shard (its
+    checks named "<shard>/<check>" when there are several), then the checks
+    across the shards (`cross_shard_failures`)."""
 
-    def __init__(self, database: Database) -> None:
-        self.database = database
+    def __init__(self, shards: ShardSet) -> None:
+        self.shards = shards
 
-    def failures(self) -> list[tuple[str, str, list[str]]]:
-        return check_snapshot(self.database)
+    def failures(self) -> list[Failure]:
+        if not self.shards.sharded:
+            return [failure for _, database in self.shards for failure in check_snapshot(database)]
+        failures = [
+            (f"{name}/{check}", description, samples)
+            for name, database in self.shards
+            for check, description, samples in check_snapshot(database)
+        ]
+        return failures + cross_shard_failures(self.shards)
+
+
+# Who a shard's rows belong to: every row of a user's money names the user.
+_OWNERS = (
+    "SELECT owner FROM accounts WHERE kind = 'wallet'"
+    " UNION SELECT user_id FROM payments UNION SELECT user_id FROM refunds"
+    " UNION SELECT user_id FROM top_ups UNION SELECT user_id FROM idempotency_keys"
+)
+_MOVEMENT_IDS = (
+    "SELECT id FROM payments UNION ALL SELECT id FROM refunds UNION ALL SELECT id FROM top_ups"
+)
+# A merchant's clearing balance on one shard, and what its payments say it should be.
+_MERCHANT_BALANCES = (
+    "SELECT a.owner, a.currency, SUM(e.amount) FROM ledger_entries e"
+    " JOIN accounts a ON a.id = e.account_id WHERE a.kind = 'merchant'"
+    " GROUP BY a.owner, a.currency"
+)
+_MERCHANT_EARNINGS = (
+    "SELECT merchant_id, currency, SUM(amount - refunded_amount) FROM payments"
+    " WHERE status <> 'failed' GROUP BY merchant_id, currency"
+)
+
+
+def merchant_balances(shards: ShardSet) -> dict[tuple[str, str], int]:
+    """{(merchant id, currency): balance}: the sum of the merchant's clearing
+    accounts over every shard (each payment books the merchant side on the
+    payer's shard, so no single shard knows the whole balance)."""
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for _, database in shards:
+        with database.session() as session:
+            for merchant, currency, amount in session.execute(text(_MERCHANT_BALANCES)):
+                totals[(merchant, currency)] += int(amount)
+    return dict(totals)
+
+
+def cross_shard_failures(shards: ShardSet) -> list[Failure]:
+    """The invariants no single shard can check:
+
+    - every slot is held by exactly one shard;
+    - every user's rows are on the shard that holds the user's slot;
+    - no payment, refund or top-up is on two shards (a doubled move);
+    - each merchant's balance summed over the shards equals what its payments
+      minus their refunds say, summed over the shards.
+    """
+    live = shards.refresh()
+    holders: Counter[int] = Counter()
+    misplaced: list[str] = []
+    ids: Counter[str] = Counter()
+    earned: dict[tuple[str, str], int] = defaultdict(int)
+    for name, database in shards:
+        with database.session() as session:
+            holders.update(
+                slot
+                for (slot,) in session.execute(
+                    text("SELECT slot FROM slot_ownership WHERE state = 'held'")
+                )
+            )
+            misplaced.extend(
+                f"{owner} on {name}, slot {live.slot_of(owner)} is {live.shard_of(owner)}'s"
+                for (owner,) in session.execute(text(_OWNERS))
+                if live.shard_of(owner) != name
+            )
+            ids.update(movement_id for (movement_id,) in session.execute(text(_MOVEMENT_IDS)))
+            for merchant, currency, amount in session.execute(text(_MERCHANT_EARNINGS)):
+                earned[(merchant, currency)] += int(amount)
+    failures: list[Failure] = []
+    not_once = [
+        f"slot {slot}: {holders[slot]}" for slot in range(live.slot_count) if holders[slot] != 1
+    ]
+    if not_once:
+        failures.append(("slot_held_once", "a slot is held by no shard or by several", not_once))
+    if misplaced:
+        failures.append(
+            ("user_on_slot_shard", "a user's rows are not on the shard of their slot", misplaced)
+        )
+    doubled = [movement_id for movement_id, count in ids.items() if count > 1]
+    if doubled:
+        failures.append(("movement_on_one_shard", "a movement is on several shards", doubled))
+    balances = merchant_balances(shards)
+    wrong = [
+        f"{merchant} {currency}: {balances.get((merchant, currency), 0)} != {amount}"
+        for (merchant, currency), amount in earned.items()
+        if balances.get((merchant, currency), 0) != amount
+    ]
+    if wrong:
+        failures.append(
+            (
+                "merchant_balance_across_shards",
+                "a merchant's clearing balances over the shards differ from its net payments",
+                wrong,
+            )
+        )
+    return [(check, description, samples[:20]) for check, description, samples in failures]
 
 
 def check_snapshot(database: Database) -> list[tuple[str, str, list[str]]]:

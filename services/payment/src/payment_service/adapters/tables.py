@@ -166,3 +166,17 @@ outbox = Table(
         sqlite_where=text("sent_at IS NULL"),
     ),
 )
+
+# The slots this shard holds (see domain/shards.py): the live slot map is the
+# union of the "held" rows over the shards. A transaction holds its user's slot
+# row FOR KEY SHARE, so `reshard` freezes a slot by locking it FOR UPDATE. A slot
+# being copied here is "incoming" (nobody's yet) until the source has deleted
+# its copy; the epoch counts the slot's moves. Empty with a single shard.
+slot_ownership = Table(
+    "slot_ownership",
+    metadata,
+    Column("slot", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    CheckConstraint("state IN ('held', 'incoming')", name="state_known"),
+)

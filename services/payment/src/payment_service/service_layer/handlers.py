@@ -147,7 +147,7 @@ class PaymentHandlers:
             created_at=now,
             expires_at=now + timedelta(hours=self.settings.ttl_hours),
         )
-        with self.uow_factory(for_user=user_id) as uow:
+        with self.uow_factory(user_id) as uow:
             stored = uow.payments.claim_key(
                 claim,
                 wait_seconds=self.settings.wait_seconds,
@@ -302,13 +302,13 @@ class PaymentHandlers:
     # Display reads: a replica may serve them (see ports.UnitOfWorkFactory).
 
     def get_wallet(self, user_id: str) -> list[tuple[str, int]]:
-        with self.uow_factory(read_only=True, for_user=user_id) as uow:
+        with self.uow_factory(user_id, read_only=True) as uow:
             return uow.payments.wallet_balances(user_id)
 
     def get_payment(self, user_id: str, payment_id: str) -> Payment:
         if problem := payment_id_problem(payment_id):
             raise InvalidArgument("invalid payment id", [FieldViolation("payment_id", problem)])
-        with self.uow_factory(read_only=True, for_user=user_id) as uow:
+        with self.uow_factory(user_id, read_only=True) as uow:
             payment = uow.payments.get_payment(payment_id, user_id)
         if payment is None:
             raise NotFound("no such payment")
@@ -323,7 +323,7 @@ class PaymentHandlers:
             )
         size = page_size or DEFAULT_PAGE_SIZE
         after = decode_page_token(page_token) if page_token else None
-        with self.uow_factory(read_only=True, for_user=user_id) as uow:
+        with self.uow_factory(user_id, read_only=True) as uow:
             page = uow.payments.list_payments(user_id, size + 1, after)
         if len(page) <= size:
             return page, ""

@@ -85,15 +85,16 @@ class UnitOfWork(Transaction, Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a unit of work about `for_user`'s money.
+    """Makes a unit of work about `user_id`'s money: a transaction on the
+    shard that holds the user (every use case reads and writes one user's data).
 
     `read_only=True`: a display read that may come from a replica (stale by
     at most the configured lag bound), never one that has not yet replayed
-    `for_user`'s last write; it never commits. Anything that decides a write
+    the user's last write; it never commits. Anything that decides a write
     uses a writing unit (the primary), which records the write on commit.
     """
 
-    def __call__(self, *, read_only: bool = False, for_user: str | None = None) -> UnitOfWork: ...
+    def __call__(self, user_id: str, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class ReplayCodec(Protocol):
