@@ -1,5 +1,5 @@
 """The prod overlay's payment shards: a valid slot map in a ConfigMap, read by
-every payment process (server, relay, their migrations) with the shard URLs
+every payment process (server, relay, their migrations, the scheduled jobs) with the shard URLs
 from a Secret."""
 
 from __future__ import annotations
@@ -14,15 +14,23 @@ from deploy.conftest import render
 MAP_FILE = "/etc/switchyard/payment-shard-map/shard-map.json"
 
 
-def payment_containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    if doc["kind"] == "CronJob":
+        return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    return dict(doc["spec"]["template"]["spec"])
+
+
+def payment_containers(objects: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+    """Every container of a payment workload that opens its databases: the
+    server, the relay, their migrations and the scheduled jobs."""
     found = []
     for doc in objects:
-        if doc["kind"] != "Deployment" or doc["metadata"]["name"] not in (
-            "payment",
-            "payment-relay",
-        ):
+        name = doc["metadata"]["name"]
+        server = doc["kind"] == "Deployment" and name in ("payment", "payment-relay")
+        job = doc["kind"] == "CronJob" and name.startswith("payment-")
+        if not (server or job):
             continue
-        spec = doc["spec"]["template"]["spec"]
+        spec = pod_spec(doc)
         found += [(doc, c) for c in spec.get("initContainers", []) + spec["containers"]]
     return found
 
@@ -38,14 +46,16 @@ def test_the_prod_shard_map_gives_every_slot_one_shard() -> None:
     slot_map = SlotMap.from_ranges(data["shards"], data["slot_count"])
     assert slot_map.shards == ["s0", "s1", "s2", "s3"]
     containers = payment_containers(objects)
-    assert len(containers) == 4, "payment and payment-relay, each with its migrate init container"
+    # payment and payment-relay, each with its migrate init container, and the
+    # two scheduled jobs (key clean-up and reconcile go over every shard).
+    assert len(containers) == 6
     for workload, container in containers:
         env = {e["name"]: e for e in container["env"]}
         source = env["PAYMENT_SHARDS"]["valueFrom"]["secretKeyRef"]
         assert source["name"] == "payment-database"
         assert source["key"] == ("migration-shards" if container["name"] == "migrate" else "shards")
         assert env["PAYMENT_SHARD_MAP_FILE"]["value"] == MAP_FILE
-        volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"]["volumes"]}
+        volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
         (mount,) = [m for m in container["volumeMounts"] if MAP_FILE.startswith(m["mountPath"])]
         assert volumes[mount["name"]]["configMap"]["name"] == config_map["metadata"]["name"]
 
