@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from switchyard_dev.observe import rule_groups
 
 from deploy.metric_names import MONITORING, ROOT, known_metrics, metrics_in
 
@@ -101,3 +102,22 @@ def test_metric_names_are_read_from_expressions() -> None:
     assert "gateway_requests_shed_total" in known_metrics()
     assert "loop_heartbeat_age_seconds" in known_metrics()
     assert "no_such_metric" not in known_metrics()
+
+
+def test_the_local_prometheus_loads_the_cluster_rules_and_overrides_only_what_it_names() -> None:
+    # make observe and the live alert test (tests/faults/test_alerts_fire.py)
+    # read the groups from the PrometheusRule: one source.
+    assert rule_groups() == RULES["spec"]["groups"]
+    changed = rule_groups({"SwitchyardTargetDown": "5s"})
+    originals = {
+        rule["alert"]: rule for group in RULES["spec"]["groups"] for rule in group["rules"]
+    }
+    for group in changed:
+        for rule in group["rules"]:
+            if rule["alert"] == "SwitchyardTargetDown":
+                assert rule["for"] == "5s"
+                assert {**rule, "for": originals[rule["alert"]]["for"]} == originals[rule["alert"]]
+            else:
+                assert rule == originals[rule["alert"]]
+    with pytest.raises(ValueError, match="no such alert"):
+        rule_groups({"SwitchyardNoSuchAlert": "1s"})
