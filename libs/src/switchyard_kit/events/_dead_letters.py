@@ -98,7 +98,7 @@ class DeadLetters:
         with self.client.pipeline(transaction=True) as pipeline:
             while True:
                 try:
-                    pipeline.watch(self.dead_letter_stream)
+                    pipeline.watch(self.dead_letter_stream)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                     entries: Any = pipeline.xrange(self.dead_letter_stream, entry_id, entry_id)
                     if not entries:
                         pipeline.unwatch()
