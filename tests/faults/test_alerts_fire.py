@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -71,6 +72,10 @@ def _every_target_up(prometheus: Prometheus) -> bool:
     return len(jobs) == len(prometheus.targets) and set(jobs.values()) == {"1"}
 
 
+def _series(prometheus: Prometheus, query: str) -> list[dict[str, object]]:
+    return list(prometheus.api(f"query?query={urllib.parse.quote(query)}")["result"])
+
+
 def _state(prometheus: Prometheus, alert: str, job: str) -> str | None:
     for active in prometheus.alerts():
         labels = active["labels"]
@@ -107,6 +112,19 @@ def test_all_targets_are_scraped_and_nothing_fires_while_healthy(
     assert {"gateway", "auth", "profile", "payment", "recommendation"} <= jobs
     assert {"relay", "auth-relay", "profile-worker", "recommendation-worker"} <= jobs
     wait_for(lambda: _every_target_up(prometheus), timeout=30, interval=0.5)
+    # What the worker and relay alerts read reaches Prometheus from the
+    # liveness ports: each loop's heartbeat, auth's outbox backlog.
+    for job in ("relay", "auth-relay", "profile-worker", "recommendation-worker"):
+        wait_for(
+            lambda job=job: _series(prometheus, f'loop_heartbeat_age_seconds{{job="{job}"}}'),
+            timeout=15,
+            interval=0.5,
+        )
+    wait_for(
+        lambda: _series(prometheus, 'outbox_unsent_events{job="auth-relay", outbox="auth"}'),
+        timeout=15,
+        interval=0.5,
+    )
     # A few evaluations on healthy processes: nothing of ours goes pending.
     time.sleep(3 * EVALUATION_SECONDS)
     assert [a["labels"]["alertname"] for a in prometheus.alerts()] == []
