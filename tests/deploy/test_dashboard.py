@@ -76,6 +76,7 @@ def test_the_runbooks_questions_have_a_panel() -> None:
         "db_pool_connections_in_use",
         "db_pool_size",
         "gateway_backend_in_flight",
+        "gateway_backend_in_flight_limit",
         "gateway_queue_wait_seconds_bucket",
         # breakers and shedding
         "gateway_circuit_breaker_state",
