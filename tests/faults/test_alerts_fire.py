@@ -4,9 +4,14 @@ cluster's rule groups, then a service is killed and a worker frozen; the
 matching alert goes pending, then firing, on Prometheus' HTTP API within the
 rule's `for:` plus a scrape and an evaluation.
 
-The only change to the rules is explicit: SwitchyardTargetDown's `for:` is
-TARGET_DOWN_FOR instead of the cluster's 3m (the test would take minutes);
-the expression, labels and annotations are the cluster's.
+Last, auth's database link is made to hang (a TCP proxy that holds every
+byte for HUNG_SECONDS): auth-relay's loop blocks in a query while its process
+still answers scrapes, and SwitchyardLoopStuck fires from its heartbeat age.
+
+The only changes to the rules are explicit, in FOR_OVERRIDES: the `for:` of
+SwitchyardTargetDown (3m in the cluster) and SwitchyardLoopStuck (1m), or the
+test would take minutes; the expressions, labels and annotations are the
+cluster's.
 """
 
 from __future__ import annotations
@@ -29,6 +34,22 @@ TARGET_DOWN_FOR_SECONDS = 5
 # the bound, so the test checks the mechanism, not the machine's load.
 LOAD_MARGIN_SECONDS = 10
 BOUND_SECONDS = TARGET_DOWN_FOR_SECONDS + SCRAPE_SECONDS + EVALUATION_SECONDS + LOAD_MARGIN_SECONDS
+# auth-relay's liveness bound here (30 s in k8s, 10 s under make run).
+LIVENESS_MAX_AGE_SECONDS = 3
+LOOP_STUCK_FOR_SECONDS = 3
+LOOP_STUCK_BOUND_SECONDS = (
+    LIVENESS_MAX_AGE_SECONDS
+    + LOOP_STUCK_FOR_SECONDS
+    + SCRAPE_SECONDS
+    + EVALUATION_SECONDS
+    + LOAD_MARGIN_SECONDS
+)
+# How long the hung database link holds each chunk: past the alert's bound.
+HUNG_SECONDS = 25
+FOR_OVERRIDES = {
+    "SwitchyardTargetDown": f"{TARGET_DOWN_FOR_SECONDS}s",
+    "SwitchyardLoopStuck": f"{LOOP_STUCK_FOR_SECONDS}s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +70,8 @@ def observed(
         tmp_path_factory.mktemp("observed"),
         request.getfixturevalue("create_postgres_database"),
         request.getfixturevalue("redis_url"),
+        proxied_databases=("auth",),
+        env={"AUTH_LIVENESS_MAX_AGE_SECONDS": str(LIVENESS_MAX_AGE_SECONDS)},
     )
     prometheus = Prometheus(
         binary,
@@ -56,7 +79,7 @@ def observed(
         _free_ports(("prometheus",))["prometheus"],
         scrape_interval=f"{SCRAPE_SECONDS}s",
         evaluation_interval=f"{EVALUATION_SECONDS}s",
-        for_overrides={"SwitchyardTargetDown": f"{TARGET_DOWN_FOR_SECONDS}s"},
+        for_overrides=FOR_OVERRIDES,
     )
     try:
         prometheus.start()
@@ -84,14 +107,20 @@ def _state(prometheus: Prometheus, alert: str, job: str) -> str | None:
     return None
 
 
-def _watch(prometheus: Prometheus, alert: str, job: str, fault: Callable[[], None]) -> float:
+def _watch(
+    prometheus: Prometheus,
+    alert: str,
+    job: str,
+    fault: Callable[[], None],
+    bound: float = BOUND_SECONDS,
+) -> float:
     """Inject `fault`, then poll until `alert` for `job` fires; the seconds from
     the fault to firing. Fails unless it was seen pending first."""
     assert _state(prometheus, alert, job) is None, "already active before the fault"
     states: list[str] = []
     started = time.monotonic()
     fault()
-    while time.monotonic() - started < BOUND_SECONDS + 30:
+    while time.monotonic() - started < bound + 30:
         state = _state(prometheus, alert, job)
         if state is not None and (not states or states[-1] != state):
             states.append(state)
@@ -154,3 +183,24 @@ def test_stopping_a_worker_fires_target_down(observed: tuple[FaultPlatform, Prom
         platform.signal(worker, signal.SIGCONT)
     record(f"alert SwitchyardTargetDown firing after SIGSTOP of {worker}", elapsed)
     assert elapsed <= BOUND_SECONDS
+
+
+def test_a_relay_loop_blocked_on_its_database_fires_loop_stuck(
+    observed: tuple[FaultPlatform, Prometheus],
+) -> None:
+    platform, prometheus = observed
+    proxy = platform.proxies["auth"]
+    try:
+        elapsed = _watch(
+            prometheus,
+            "SwitchyardLoopStuck",
+            "auth-relay",
+            lambda: setattr(proxy, "delay_seconds", HUNG_SECONDS),
+            LOOP_STUCK_BOUND_SECONDS,
+        )
+        # Its process still answers: this is the loop, not a target down.
+        assert _series(prometheus, 'up{job="auth-relay"} == 1')
+    finally:
+        proxy.delay_seconds = 0
+    record("alert SwitchyardLoopStuck firing after auth's database link hung", elapsed)
+    assert elapsed <= LOOP_STUCK_BOUND_SECONDS
