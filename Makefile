@@ -102,6 +102,10 @@ openapi-breaking: $(OPTIC) ## Breaking changes of gateway/openapi.json against A
 run: install ## Run the whole platform locally (gateway on :8080); Ctrl-C stops it
 	$(PY) -m switchyard_dev
 
+.PHONY: observe
+observe: install ## make run plus a Prometheus on :9090 scraping every process, with the cluster's alert rules
+	$(PY) -m switchyard_dev --observe
+
 .PHONY: test
 test: install k8s-check $(OPTIC) ## The whole test suite, integration tests against real PostgreSQL and Redis
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)

@@ -6,7 +6,9 @@ Runs with the tools virtualenv (.tools/k8s-venv, from k8s/tools/requirements.txt
 2. every rendered object validates against the Kubernetes schemas of
    KUBERNETES_VERSION with `kubernetes-validate --strict`; custom resources
    (Prometheus operator, KEDA) have no schema there and are listed as skipped;
-3. `promtool check rules` on every PrometheusRule's groups;
+3. `promtool check rules` on every PrometheusRule's groups, and `promtool test
+   rules` on the unit tests of the prod rules (RULE_TESTS: a firing and a
+   silent case per rule);
 4. `checkov --skip-download` over the rendered overlays and the Dockerfiles:
    zero failed checks (skips carry their reason at the object);
 5. `hadolint` on every Dockerfile named in skaffold.yaml.
@@ -39,6 +41,9 @@ SKIPPED_KINDS = {
     "TriggerAuthentication": "KEDA CRD",
 }
 BIN = Path(sys.executable).parent
+# promtool unit tests of PrometheusRule/switchyard; each names `rules.yaml`,
+# which check_rules writes next to a copy of it from the rendered groups.
+RULE_TESTS = ROOT / "k8s" / "overlays" / "prod" / "monitoring" / "tests"
 
 
 def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -140,6 +145,23 @@ def check_rules(rendered: dict[str, list[dict[str, object]]], out: Path) -> None
                 fail(f"promtool check rules ({overlay} {name})", result.stdout + result.stderr)
             verdict = result.stdout.strip().splitlines()[-1].strip()
             print(f"promtool   {overlay} PrometheusRule/{name}: {verdict}")
+            if overlay == "prod" and name == "switchyard":
+                test_rules(promtool, path, out)
+
+
+def test_rules(promtool: str, rules: Path, out: Path) -> None:
+    folder = out / "rule-tests"
+    folder.mkdir()
+    shutil.copy(rules, folder / "rules.yaml")
+    tests = sorted(RULE_TESTS.glob("*.yaml"))
+    if not tests:
+        fail("promtool test rules", f"no tests in {RULE_TESTS}")
+    for test in tests:
+        shutil.copy(test, folder / test.name)
+    result = run([promtool, "test", "rules", *(str(folder / t.name) for t in tests)])
+    if result.returncode != 0:
+        fail("promtool test rules", result.stdout + result.stderr)
+    print(f"promtool   test rules: {len(tests)} file(s) passed")
 
 
 def checkov(out: Path, files: list[Path]) -> None:

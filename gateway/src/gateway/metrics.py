@@ -61,6 +61,13 @@ BACKEND_IN_FLIGHT = Gauge(
     ["backend"],
     multiprocess_mode="livesum",
 )
+BACKEND_IN_FLIGHT_LIMIT = Gauge(
+    "gateway_backend_in_flight_limit",
+    "The bulkhead's limit of calls in flight to a backend (summed over live workers, "
+    "like gateway_backend_in_flight).",
+    ["backend"],
+    multiprocess_mode="livesum",
+)
 BREAKER_STATE = Gauge(
     "gateway_circuit_breaker_state",
     "Circuit breaker state per backend: 0 closed, 1 half-open, 2 open (worst live worker).",

@@ -216,6 +216,8 @@ class Bulkhead:
         self._slots = threading.BoundedSemaphore(limit)
         self._lock = threading.Lock()
         self.in_flight = 0
+        # In flight vs limit on the dashboard: how close the backend is to refusals.
+        metrics.BACKEND_IN_FLIGHT_LIMIT.labels(name).set(limit)
 
     @contextmanager
     def slot(self) -> Iterator[None]:

@@ -17,6 +17,8 @@ from gateway.resilience import (
     ResilienceSettings,
 )
 
+from gateway import metrics
+
 
 class Clock:
     def __init__(self) -> None:
@@ -237,3 +239,12 @@ def test_expensive_routes_have_their_own_bulkhead_and_share_the_breaker() -> Non
         for worker in workers:
             worker.join()
     assert held == expensive.bulkhead.limit
+
+
+def test_a_bulkhead_reports_its_limit_beside_its_calls_in_flight():
+    # The dashboard's "in flight vs limit" panel reads both.
+    bulkhead = Bulkhead("limit-test", 4)
+    labels = {"backend": "limit-test"}
+    assert metrics.REGISTRY.get_sample_value("gateway_backend_in_flight_limit", labels) == 4
+    with bulkhead.slot():
+        assert metrics.REGISTRY.get_sample_value("gateway_backend_in_flight", labels) == 1

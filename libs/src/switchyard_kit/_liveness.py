@@ -6,6 +6,11 @@ thread: a loop blocked in a hung call (a database that stopped answering, a
 frozen process) stops beating, and the probe turns 503 once the last beat is
 older than `max_age_seconds`. Before the first beat the probe answers 503 too,
 which is what a Kubernetes startup probe waits out.
+
+The same port answers /metrics (the process's Prometheus registry), with the
+heartbeat's age as `loop_heartbeat_age_seconds` and its bound as
+`loop_heartbeat_max_age_seconds`: every worker and relay can be scraped there,
+and an alert sees a loop that stopped turning before the probe restarts it.
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from typing_extensions import override
 
 logger = logging.getLogger("switchyard.liveness")
 
 LIVENESS_PATH = "/livez"
+METRICS_PATH = "/metrics"
 
 
 class Heartbeat:
@@ -56,10 +65,42 @@ class Heartbeat:
         return age is not None and age <= self.max_age_seconds
 
 
+class _HeartbeatCollector(Collector):
+    """The age of the process's heartbeat at scrape time (nothing before one exists)."""
+
+    def __init__(self) -> None:
+        self.heartbeat: Heartbeat | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        heartbeat = self.heartbeat
+        if heartbeat is None:
+            return
+        age = GaugeMetricFamily(
+            "loop_heartbeat_age_seconds",
+            "Seconds since the main loop last turned (absent before its first turn).",
+        )
+        current = heartbeat.age()
+        if current is not None:
+            age.add_metric([], current)
+        yield age
+        yield GaugeMetricFamily(
+            "loop_heartbeat_max_age_seconds",
+            "The age past which the liveness probe answers 503.",
+            value=heartbeat.max_age_seconds,
+        )
+
+
+_heartbeat_collector = _HeartbeatCollector()
+REGISTRY.register(_heartbeat_collector)
+
+
 class _LivenessHandler(BaseHTTPRequestHandler):
     heartbeat: Heartbeat
 
     def do_GET(self) -> None:
+        if self.path == METRICS_PATH:
+            self._answer(200, generate_latest(REGISTRY).decode(), CONTENT_TYPE_LATEST)
+            return
         if self.path != LIVENESS_PATH:
             self._answer(404, "not found\n")
             return
@@ -71,10 +112,12 @@ class _LivenessHandler(BaseHTTPRequestHandler):
         else:
             self._answer(503, f"stuck: last turn {age:.1f}s ago\n")
 
-    def _answer(self, status: int, body: str) -> None:
+    def _answer(
+        self, status: int, body: str, content_type: str = "text/plain; charset=utf-8"
+    ) -> None:
         data = body.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -88,7 +131,8 @@ class _LivenessHandler(BaseHTTPRequestHandler):
 def start_liveness(port: int, host: str = "127.0.0.1", max_age_seconds: float = 30.0) -> Heartbeat:
     """A heartbeat for the caller's main loop, served on `http://host:port/livez`
     from a daemon thread (200 while the last beat is at most `max_age_seconds`
-    old, else 503); port 0 serves nothing and returns the heartbeat alone.
+    old, else 503) and `/metrics` (the registry, with the heartbeat's age) from
+    a daemon thread; port 0 serves nothing and returns the heartbeat alone.
 
     Example::
 
@@ -96,6 +140,8 @@ def start_liveness(port: int, host: str = "127.0.0.1", max_age_seconds: float = 
         relay.run(stop, heartbeat=heartbeat)
     """
     heartbeat = Heartbeat(max_age_seconds)
+    # One loop per process: the latest heartbeat is the one /metrics reports.
+    _heartbeat_collector.heartbeat = heartbeat
     if not port:
         return heartbeat
     handler = type("LivenessHandler", (_LivenessHandler,), {"heartbeat": heartbeat})

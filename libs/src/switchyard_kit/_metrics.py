@@ -6,7 +6,9 @@ streaming replica: where reads went, the replica's lag and state), and the
 gauges a worker asks for by name: event-stream lag and pending entries of a consumer group
 (`watch_stream_lag`), and unsent outbox rows (`watch_outbox_backlog`).
 Gauges that need a query are computed when /metrics is scraped, never on a
-request path.
+request path, and within a bound: a database or Redis that hangs leaves its
+gauges out of that scrape instead of hanging the scrape (and the process's
+other metrics, the loop heartbeat among them, with it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +103,23 @@ class _StreamWatch:
     client: redis.Redis
 
 
-@dataclass(frozen=True)
+@dataclass
 class _BacklogWatch:
     name: str
     count: Callable[[], tuple[int, float | None]]
+    timeout_seconds: float = 0.5
+    # One query at a time per watch, on a thread of its own: a scrape waits for
+    # it at most timeout_seconds; a query still hung is waited on again by the
+    # next scrape rather than joined by another.
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="outbox-backlog")
+    )
+    running: Future[tuple[int, float | None]] | None = None
+
+    def read(self) -> tuple[int, float | None]:
+        if self.running is None or self.running.done():
+            self.running = self.executor.submit(self.count)
+        return self.running.result(timeout=self.timeout_seconds)
 
 
 class _SwitchyardCollector(Collector):
@@ -224,7 +241,13 @@ class _SwitchyardCollector(Collector):
         )
         for watch in backlogs:
             try:
-                count, age = watch.count()
+                count, age = watch.read()
+            except FutureTimeout:
+                logger.warning(
+                    "outbox backlog query too slow: left out of this scrape",
+                    extra={"outbox": watch.name, "timeout_seconds": watch.timeout_seconds},
+                )
+                continue
             except Exception as exc:
                 logger.warning(
                     "outbox backlog unreadable",
@@ -279,11 +302,13 @@ def watch_outbox_backlog(
     table: str = "outbox",
     unsent_column: str = "sent_at",
     created_column: str | None = "created_at",
+    timeout_seconds: float = 0.5,
 ) -> None:
     """Report unsent outbox rows (and the oldest one's age) on /metrics.
 
-    Counted with one query at each scrape; names are the caller's own
-    constants, never user input.
+    Counted with one query at each scrape, waited for at most
+    `timeout_seconds` (a slower one leaves the gauges out of that scrape);
+    names are the caller's own constants, never user input.
 
     Example::
 
@@ -303,7 +328,7 @@ def watch_outbox_backlog(
             age = 0.0 if row[1] is None else _age_seconds(row[1])
         return int(row[0]), age
 
-    _collector.add_backlog(_BacklogWatch(name, count))
+    _collector.add_backlog(_BacklogWatch(name, count, timeout_seconds))
 
 
 def _age_seconds(value: Any) -> float:

@@ -48,6 +48,10 @@ class Command(Generic[SettingsT]):
     run: Callable[[SettingsT], int]
     # The `service` field of every log line (e.g. "payment-relay").
     service: str
+    # Runs a command that takes arguments of its own (`dead-letters list`):
+    # given the settings and the arguments after the command name. A command
+    # without it refuses extra arguments.
+    run_with_arguments: Callable[[SettingsT, Sequence[str]], int] | None = None
 
 
 def run_cli(
@@ -77,7 +81,11 @@ def run_cli(
         choices=list(commands),
         help="; ".join(f"{name}: {command.help}" for name, command in commands.items()),
     )
+    parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    command = commands[args.command]
+    if args.arguments and command.run_with_arguments is None:
+        parser.error(f"unrecognized arguments: {' '.join(args.arguments)}")
     try:
         settings = load_settings(settings_type)
     except ConfigurationError as exc:
@@ -85,6 +93,7 @@ def run_cli(
         return 2
     from switchyard_kit._logging import configure_logging  # noqa: PLC0415 - keeps the import light
 
-    command = commands[args.command]
     configure_logging(command.service, settings.log_level)
+    if command.run_with_arguments is not None:
+        return command.run_with_arguments(settings, args.arguments)
     return command.run(settings)

@@ -106,3 +106,27 @@ def test_importing_it_loads_nothing_heavy() -> None:
     )
     loaded = set(json.loads(result.stdout))
     assert not loaded & {"grpc", "sqlalchemy", "redis", "alembic", "opentelemetry"}
+
+
+def test_a_command_with_arguments_gets_them_and_the_others_refuse_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `dead-letters list|show|replay`: the first command with arguments of its own.
+    got: list[list[str]] = []
+    commands: dict[str, Command[ExampleSettings]] = {
+        "serve": Command("run the server", lambda settings: 0, "example"),
+        "dead-letters": Command(
+            "dead letters",
+            lambda settings: 2,
+            "example",
+            run_with_arguments=lambda settings, arguments: got.append(list(arguments)) or 0,
+        ),
+    }
+    assert (
+        run_cli("example", None, ExampleSettings, commands, ["dead-letters", "replay", "1-0"]) == 0
+    )
+    assert got == [["replay", "1-0"]]
+    with pytest.raises(SystemExit) as exited:
+        run_cli("example", None, ExampleSettings, commands, ["serve", "extra"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: extra" in capsys.readouterr().err

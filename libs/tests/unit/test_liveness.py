@@ -92,3 +92,20 @@ def test_waiting_beats_every_second_and_stops_early():
     started = time.monotonic()
     wait_beating(stop, 10, heartbeat)
     assert time.monotonic() - started < 0.1
+
+
+def test_liveness_port_serves_metrics_with_the_heartbeat_age():
+    # Workers and relays are scraped on this port: a loop that stopped turning
+    # shows as a growing loop_heartbeat_age_seconds (alert SwitchyardLoopStuck).
+    port = _free_port()
+    heartbeat = start_liveness(port, max_age_seconds=7)
+    heartbeat.beat()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        body = response.read().decode()
+    samples = {
+        line.split()[0]: float(line.split()[1])
+        for line in body.splitlines()
+        if line.startswith("loop_heartbeat_")
+    }
+    assert samples["loop_heartbeat_max_age_seconds"] == 7
+    assert 0 <= samples["loop_heartbeat_age_seconds"] < 7

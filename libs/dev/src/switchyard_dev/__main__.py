@@ -1,13 +1,19 @@
-"""`python -m switchyard_dev` (`make run`): start the platform, keep it up, stop it on Ctrl-C."""
+"""`python -m switchyard_dev` (`make run`): start the platform, keep it up, stop it on Ctrl-C.
+
+`--observe` (`make observe`) also starts a Prometheus on PROMETHEUS_PORT (9090)
+scraping every process, with the cluster's alert rules (switchyard_dev.observe).
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
 from switchyard_dev.launcher import Platform, PlatformConfig, platform_components
+from switchyard_dev.observe import PROMETHEUS_PORT, Prometheus, prometheus_binary, scrape_targets
 from switchyard_dev.scheduler import Scheduler, scheduled_jobs
 from switchyard_dev.supervisor import Supervisor
 
@@ -39,7 +45,24 @@ def _banner(config: PlatformConfig, supervisor: Supervisor, scheduler: Scheduler
     )
 
 
-def main() -> int:
+def _start_prometheus(config: PlatformConfig, platform: Platform) -> Prometheus | None:
+    binary = prometheus_binary()
+    if binary is None:
+        print("switchyard: prometheus not found (Debian package: prometheus)", file=sys.stderr)
+        return None
+    port = int(os.environ.get("PROMETHEUS_PORT", PROMETHEUS_PORT))
+    targets = scrape_targets(config, platform.processes)
+    prometheus = Prometheus(binary, targets, port).start()
+    print(
+        f"  prometheus     {prometheus.url}  (alerts: {prometheus.url}/alerts, "
+        f"{len(targets)} targets, rules: {prometheus.rules_file})",
+        flush=True,
+    )
+    return prometheus
+
+
+def main(argv: list[str] | None = None) -> int:
+    observe = "--observe" in (sys.argv[1:] if argv is None else argv)
     config = PlatformConfig.from_environment()
     platform = Platform(platform_components(config))
     supervisor = Supervisor(platform)
@@ -66,9 +89,12 @@ def main() -> int:
     supervisor.start()
     scheduler.start()
     print(_banner(config, supervisor, scheduler), flush=True)
+    prometheus = _start_prometheus(config, platform) if observe else None
     while not stop_requested.wait(0.5):
         pass
     print("\nswitchyard: stopping...", flush=True)
+    if prometheus is not None:
+        prometheus.stop()
     scheduler.stop()
     supervisor.stop()
     return 0

@@ -35,6 +35,7 @@ from switchyard_kit.events._consumer import (
     EventHandler,
     EventSinkServicer,
 )
+from switchyard_kit.events._dead_letters import DeadLetter, DeadLetters, dead_letters_command
 from switchyard_kit.events._envelope import (
     EVENT_SINK_SERVICE,
     dead_letter_stream_name,
@@ -53,7 +54,9 @@ from switchyard_kit.events._publishers import (
 
 __all__ = [
     "EVENT_SINK_SERVICE",
+    "DeadLetter",
     "DeadLetterHandler",
+    "DeadLetters",
     "EventConsumer",
     "EventHandler",
     "EventPublisher",
@@ -66,6 +69,7 @@ __all__ = [
     "SqlOutbox",
     "build_publisher",
     "dead_letter_stream_name",
+    "dead_letters_command",
     "new_event",
     "stream_name",
     "unpack_payload",

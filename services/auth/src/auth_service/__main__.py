@@ -22,6 +22,7 @@ from switchyard_kit import (
     setup_telemetry,
     start_liveness,
     stop_event_on_signals,
+    watch_outbox_backlog,
 )
 from switchyard_kit import upgrade_database as apply_migrations
 from switchyard_kit.cli import Command, run_cli
@@ -69,6 +70,9 @@ def run_relay(settings: AuthSettings) -> int:
     setup_telemetry("auth-relay")
     database = database_from(settings)
     relay = relay_from(database, settings)
+    # Unsent rows and the oldest one's age on /metrics (the liveness port):
+    # alert SwitchyardAuthOutboxBacklog.
+    watch_outbox_backlog(database.engine, name="auth")
     stop = stop_event_on_signals()
     heartbeat = start_liveness(
         settings.liveness_port, settings.host, settings.liveness_max_age_seconds

@@ -1,5 +1,9 @@
-"""`python -m profile_service [serve|migrate|worker|trim-dead-letters]`
-(console script: switchyard-profile)."""
+"""`python -m profile_service [serve|migrate|worker|trim-dead-letters|dead-letters]`
+(console script: switchyard-profile).
+
+dead-letters list|show ENTRY|replay ENTRY...|replay --all: the worker's dead
+letters (switchyard_kit.events.DeadLetters); a replay puts an event back once.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from switchyard_kit import (
 )
 from switchyard_kit import upgrade_database as apply_migrations
 from switchyard_kit.cli import Command, run_cli
+from switchyard_kit.events import dead_letters_command
 
 from profile_service.config import ProfileSettings
 from profile_service.entrypoints.app import (
@@ -27,6 +32,7 @@ from profile_service.entrypoints.app import (
     grpc_service,
     trim_dead_letters_from,
 )
+from profile_service.entrypoints.events import CONSUMER_GROUP
 
 logger = logging.getLogger("profile")
 
@@ -78,6 +84,21 @@ def run_trim_dead_letters(settings: ProfileSettings) -> int:
     return 0
 
 
+def run_dead_letters(settings: ProfileSettings, arguments: Sequence[str]) -> int:
+    """List, show or replay the worker's dead letters."""
+    if not settings.redis_url:
+        print("switchyard-profile: the dead letters are in Redis: set REDIS_URL", file=sys.stderr)
+        return 2
+    return dead_letters_command(
+        "switchyard-profile", settings.redis_url, settings.users_stream, CONSUMER_GROUP, arguments
+    )
+
+
+def _needs_arguments(settings: ProfileSettings) -> int:
+    print("switchyard-profile dead-letters: list, show ENTRY or replay ENTRY...", file=sys.stderr)
+    return 2
+
+
 COMMANDS = {
     "serve": Command("run the gRPC server (the default)", run_server, "profile"),
     "migrate": Command("apply database migrations", run_migrate, "profile"),
@@ -90,6 +111,12 @@ COMMANDS = {
         "delete the worker's dead letters older than PROFILE_DEAD_LETTER_RETENTION_DAYS",
         run_trim_dead_letters,
         "profile",
+    ),
+    "dead-letters": Command(
+        "list, show or replay (once) the worker's dead letters (needs REDIS_URL)",
+        _needs_arguments,
+        "profile",
+        run_with_arguments=run_dead_letters,
     ),
 }
 

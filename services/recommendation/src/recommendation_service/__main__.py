@@ -1,5 +1,9 @@
 """`python -m recommendation_service [serve|migrate|worker|cleanup-processed-events|
-trim-dead-letters]`."""
+trim-dead-letters|dead-letters]`.
+
+dead-letters list|show ENTRY|replay ENTRY...|replay --all: the worker group's
+dead letters (switchyard_kit.events.DeadLetters); a replay puts an event back once.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from switchyard_kit import (
 )
 from switchyard_kit import upgrade_database as apply_migrations
 from switchyard_kit.cli import Command, run_cli
+from switchyard_kit.events import dead_letters_command
 
 from recommendation_service.config import RecommendationSettings
 from recommendation_service.entrypoints.app import (
@@ -85,6 +90,30 @@ def _trim_dead_letters(settings: RecommendationSettings) -> int:
     return 0
 
 
+def _dead_letters(settings: RecommendationSettings, arguments: Sequence[str]) -> int:
+    if not settings.redis_url:
+        print(
+            "switchyard-recommendation: the dead letters are in Redis: set REDIS_URL",
+            file=sys.stderr,
+        )
+        return 2
+    return dead_letters_command(
+        "switchyard-recommendation",
+        settings.redis_url,
+        settings.payments_stream,
+        settings.worker_group,
+        arguments,
+    )
+
+
+def _dead_letters_usage(settings: RecommendationSettings) -> int:
+    print(
+        "switchyard-recommendation dead-letters: list, show ENTRY or replay ENTRY...",
+        file=sys.stderr,
+    )
+    return 2
+
+
 COMMANDS = {
     "serve": Command(
         "run the gRPC server (the default); it also takes broker-less event deliveries",
@@ -106,6 +135,12 @@ COMMANDS = {
         "delete the worker's dead letters (Redis) older than the retention (needs REDIS_URL)",
         _trim_dead_letters,
         "recommendation",
+    ),
+    "dead-letters": Command(
+        "list, show or replay (once) the worker's dead letters (needs REDIS_URL)",
+        _dead_letters_usage,
+        "recommendation",
+        run_with_arguments=_dead_letters,
     ),
 }
 
