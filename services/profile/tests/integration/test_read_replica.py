@@ -146,12 +146,16 @@ def test_a_stopped_replica_leaves_the_service_ready_and_serving(
     server.database.replica.probe()  # type: ignore[union-attr]
     replication.stop_replica()
     fell_back = reads(server, "primary", "replica_down")
+    unsure = reads(server, "primary", "unknown")
 
-    # The first read finds the replica gone by itself; then the probe agrees.
+    # The first read finds the replica gone by itself (or, on a loaded machine,
+    # finds the last probe too old to trust: "unknown"); then the probe agrees.
     assert public_name(server, ada, ada) == "Ada"
     wait_for(server, "down")
+    first = reads(server, "primary", "replica_down") + reads(server, "primary", "unknown")
+    assert first >= fell_back + unsure + 1
     assert my_name(server, ada) == "Ada"
-    assert reads(server, "primary", "replica_down") >= fell_back + 2
+    assert reads(server, "primary", "replica_down") >= fell_back + 1
     health = health_pb2_grpc.HealthStub(server.channel)
     status = health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5).status
     assert status == health_pb2.HealthCheckResponse.SERVING
