@@ -20,15 +20,16 @@ from switchyard_dev.supervisor import Supervisor
 
 def _banner(config: PlatformConfig, supervisor: Supervisor, scheduler: Scheduler) -> str:
     gateway = f"http://127.0.0.1:{config.ports['gateway']}"
+    metrics = {name: port for name, port in config.metrics_ports.items() if port}
+    width = max(map(len, metrics), default=0) + 2
     return (
         "\nSwitchyard is running.\n"
         f"  API            {gateway}/v1/...\n"
         f"  docs           {gateway}/docs   (spec: {gateway}/openapi.json)\n"
         f"  metrics        (Prometheus, each process on a port of its own)\n"
         + "".join(
-            f"                 {name:<15}http://127.0.0.1:{port}/metrics\n"
-            for name, port in config.metrics_ports.items()
-            if port
+            f"                 {name:<{width}}http://127.0.0.1:{port}/metrics\n"
+            for name, port in metrics.items()
         )
         + f"  health         {gateway}/healthz  {gateway}/readyz\n"
         + "".join(

@@ -189,8 +189,9 @@ class Scheduler:
         self.running.clear()
 
     def status_lines(self) -> str:
+        width = max(map(len, self.next_run), default=0) + 2
         return "".join(
-            f"    {name:<34}{self.jobs[name].schedule:<14}next {due:%Y-%m-%d %H:%M} UTC\n"
+            f"    {name:<{width}}{self.jobs[name].schedule:<14}next {due:%Y-%m-%d %H:%M} UTC\n"
             for name, due in self.next_run.items()
         )
 

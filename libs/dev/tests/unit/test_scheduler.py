@@ -134,3 +134,15 @@ def test_the_banner_lists_each_job_with_its_next_run(platform) -> None:
     jobs = scheduler(platform, job("x-daily", "23 3 * * *"), clock=Clock())
     assert "x-daily" in jobs.status_lines()
     assert "next 2026-11-30 03:23 UTC" in jobs.status_lines()
+
+
+def test_the_banner_keeps_the_schedules_in_one_column_whatever_the_names(platform) -> None:
+    long_name = "recommendation-cleanup-processed-events"
+    jobs = scheduler(
+        platform, job("x-daily", "23 3 * * *"), job(long_name, "33 3 * * *"), clock=Clock()
+    )
+    lines = jobs.status_lines().splitlines()
+    assert len(lines) == 2
+    columns = {line.index(" 3 * * *") for line in lines}
+    assert len(columns) == 1  # the schedule starts at the same place on every line
+    assert f"{long_name}  33 3 * * *" in jobs.status_lines()  # a long name keeps a gap
