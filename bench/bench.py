@@ -2,7 +2,9 @@
 
 Starts a private Redis and the whole platform as `make run` does (gunicorn
 gateway, every gRPC service, relays and workers) on fresh PostgreSQL databases
-seeded straight into each service's schema (bench/seed.py), plus: a second
+seeded straight into each service's schema (bench/seed.py; the
+recommendation model with a catalogue of 200 bought items, so every user has
+a full list to cache), plus: a second
 profile service whose cache entries live 1 ms (every read misses) behind a
 second gateway (scenario 4), a second payment service on 4 shards (4 more
 databases, the same wallets seeded each on the shard of its user's slot)
@@ -15,8 +17,17 @@ what sharding buys: the 4 shards share one PostgreSQL and the same 2 cores.
 Then runs the scenarios interleaved, round after round (1, 2, 3 ... 8, 1, 2
 ...), so machine drift cancels in the ratios. Each scenario run is:
 
-- warm-up (read scenarios): 2 s of the same load, unmeasured, so caches are
-  as the scenario says (cached profiles live 60 s; a round takes minutes);
+- drain: the event pipeline is waited for until it is empty (no unsent row in
+  the relayed outboxes, no undelivered or unacknowledged entry in any stream
+  consumer group; at most 120 s, else the bench fails), so the workers' and
+  PostgreSQL's CPU of one scenario's events (scenario 5's payments) is not
+  counted in the next one's row; the wait and the backlog it started from are
+  in each run's JSON (`extra.drain`);
+- warm-up (read scenarios), after the drain: one request per logged-in user
+  (every token once), then 2 s of the same load, unmeasured, so caches are as
+  the scenario says (cached profiles live 60 s, recommendations 120 s; a round
+  takes minutes; scenario 5's payments drop their buyers' recommendations):
+  scenario 6 measures cached recommendations;
 - throughput: wrk (closed model, `--connections`, 2 threads) for `--seconds`;
   requests/s, errors by status, and the CPU seconds each process tier spent
   in that window, read from /proc/<pid>/stat (utime + stime), per request;
@@ -64,6 +75,8 @@ from typing import Any
 
 import httpx
 import psycopg2
+from prometheus_client import REGISTRY
+from redis import Redis
 from sqlalchemy import create_engine, text
 from switchyard_dev.launcher import (
     SERVICES,
@@ -72,6 +85,7 @@ from switchyard_dev.launcher import (
     PlatformConfig,
     platform_components,
 )
+from switchyard_kit import watch_outbox_backlog, watch_stream_lag
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -83,6 +97,7 @@ from seed import (  # noqa: E402 - after the path is set
     BENCH_PASSWORD,
     seed,
     seed_payments,
+    seed_recommendations,
     user_ids,
 )
 
@@ -430,6 +445,27 @@ def run_wrk(
     return result
 
 
+def touch_every_user(scenario: Scenario, port: int, tokens: list[str]) -> dict[str, int]:
+    """One request per token (the scenario's own), so every user's cache entry
+    is there before a read scenario is measured: wrk's short warm-up reaches
+    only the tokens its connections happen to rotate through."""
+
+    def touch(chunk: list[str]) -> list[int]:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            return [
+                client.get(scenario.path, headers={"Authorization": f"Bearer {token}"}).status_code
+                for token in chunk
+            ]
+
+    chunks = [tokens[i::8] for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = [status for chunk in pool.map(touch, chunks) for status in chunk]
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts
+
+
 def run_open(
     scenario: Scenario, port: int, rate: float, seconds: float, tokens_file: Path
 ) -> dict[str, Any]:
@@ -458,6 +494,105 @@ def run_open(
     ).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
+
+
+# --- the event pipeline: drained before every measured run -------------------------
+
+
+class EventPipeline:
+    """The relayed outboxes and every stream consumer group, read through the
+    kit's own gauges (`watch_outbox_backlog`, `watch_stream_lag`: what the
+    services report on /metrics), so a scenario's CPU columns hold no work left
+    over from the one before it.
+
+    Outboxes: auth's and the payment service's (each relayed to Redis). The
+    4-shard payment service's outboxes are left out: the bench starts it
+    without a relay, so they only grow and never drain (scenario 5s measures
+    the write alone).
+    """
+
+    def __init__(self, redis_url: str, outboxes: dict[str, str]) -> None:
+        self.outbox_names = list(outboxes)
+        self.engines = [create_engine(url, pool_size=1) for url in outboxes.values()]
+        for name, engine in zip(outboxes, self.engines, strict=True):
+            watch_outbox_backlog(engine, name=name, timeout_seconds=5.0)
+        self.groups: list[tuple[str, str]] = []
+        client = Redis.from_url(redis_url, decode_responses=True)
+        try:
+            for stream in sorted(client.scan_iter(_type="STREAM")):
+                for group in client.xinfo_groups(stream):
+                    self.groups.append((stream, group["name"]))
+                    watch_stream_lag(redis_url, stream, group["name"], timeout_seconds=5.0)
+        finally:
+            client.close()
+        if not self.groups:
+            raise SystemExit("bench: no consumer group on any stream: are the workers up?")
+
+    def backlog(self) -> dict[str, int]:
+        """Unsent rows per outbox, undelivered (lag) and unacknowledged (pending)
+        entries per stream group; -1 when a gauge could not be read."""
+        samples = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in REGISTRY.collect()
+            if family.name in ("outbox_unsent_events", "event_stream_lag", "event_stream_pending")
+            for sample in family.samples
+        }
+        counts: dict[str, int] = {}
+        for name in self.outbox_names:
+            value = samples.get(("outbox_unsent_events", (("outbox", name),)))
+            counts[f"outbox {name}"] = -1 if value is None else int(value)
+        for stream, group in self.groups:
+            labels = (("group", group), ("stream", stream))
+            for gauge in ("lag", "pending"):
+                value = samples.get((f"event_stream_{gauge}", labels))
+                # Redis leaves lag unknown (nil) after entries it would count were trimmed.
+                counts[f"{stream} {group} {gauge}"] = -1 if value is None else int(value)
+        return counts
+
+    def drain(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Wait until every count is 0; SystemExit if they are not after `timeout` s."""
+        began = time.monotonic()
+        initial = self.backlog()
+        counts = initial
+        while any(counts.values()):
+            if time.monotonic() - began > timeout:
+                raise SystemExit(
+                    f"bench: the event pipeline did not drain in {timeout:.0f}s: "
+                    + json.dumps({k: v for k, v in counts.items() if v})
+                )
+            time.sleep(0.2)
+            counts = self.backlog()
+        return {
+            "seconds": round(time.monotonic() - began, 2),
+            "initial": {name: count for name, count in initial.items() if count},
+        }
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.dispose()
+
+
+def prepare(
+    pipeline: EventPipeline,
+    scenario: Scenario,
+    port: int,
+    *,
+    wrk: str,
+    tokens: list[str],
+    tokens_file: Path,
+) -> dict[str, Any]:
+    """Unmeasured, before each measured run: the previous scenario's events
+    (payments, logins) are applied first, so their CPU is not counted here;
+    then, for a read scenario, caches hold what the scenario says again (a
+    profile stays cached 60 s, a list of recommendations 120 s, a round takes
+    minutes, and scenario 5's payments drop their users' recommendations): one
+    request per token, then 2 s of the load itself. What it found goes in the
+    run's JSON (`drain`: seconds waited and the backlog it started from)."""
+    prepared: dict[str, Any] = {"drain": pipeline.drain()}
+    if scenario.kind == "read":
+        prepared["warm_up_statuses"] = touch_every_user(scenario, port, tokens)
+        run_wrk(wrk, scenario, port, 2, tokens_file)
+    return prepared
 
 
 # --- checks and report -------------------------------------------------------------
@@ -597,6 +732,7 @@ def summarise(scenario: Scenario, runs: list[Run]) -> dict[str, Any]:
         "closed_p999_ms": round(max(r.wrk["p999_us"] for r in runs) / 1000, 2),
         "cpu_ms_per_request": per_request,
         "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
+        "drain_seconds": [run.extra["drain"]["seconds"] for run in runs if "drain" in run.extra],
     }
     if scenario.time_accepted:
         accepted = [run.wrk["accepted"] for run in runs]
@@ -760,6 +896,9 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             "AUTH_ARGON2_TIME_COST": "1",
             "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
             "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+            # Every bench login comes from 127.0.0.1: the gateway's per-address
+            # login limit would let the 1,000 tokens in at a few a minute.
+            "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
             "OTEL_SDK_DISABLED": "true",
             **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
         }
@@ -774,6 +913,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             users=users,
             top_ups_per_user=args.top_ups,
         )
+        seed_recommendations(urls["recommendation"])
         shard_urls = create_shard_databases(POSTGRES_URL)
         sharded_env = {
             **base_env,
@@ -881,19 +1021,21 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         )
         for scenario in scenarios:
             run_wrk(wrk, scenario, port_of[scenario.port_name], 2, tokens_file)
+        pipeline = EventPipeline(
+            base_env["REDIS_URL"], {"auth": urls["auth"], "payment": urls["payment"]}
+        )
         runs: dict[str, list[Run]] = {scenario.key: [] for scenario in scenarios}
         for round_ in range(1, rounds + 1):
             for scenario in scenarios:
                 port = port_of[scenario.port_name]
-                if scenario.kind == "read":
-                    # Unmeasured: caches hold what the scenario says again (a
-                    # profile stays cached 60 s; a round takes minutes).
-                    run_wrk(wrk, scenario, port, 2, tokens_file)
+                prepared = prepare(
+                    pipeline, scenario, port, wrk=wrk, tokens=tokens, tokens_file=tokens_file
+                )
                 time.sleep(0.5)
                 before = meter.snapshot()
                 result = run_wrk(wrk, scenario, port, seconds, tokens_file)
                 cpu = CpuMeter.seconds(before, meter.snapshot())
-                run = Run(scenario.key, round_, result, cpu)
+                run = Run(scenario.key, round_, result, cpu, extra=prepared)
                 ok = sum(c for s, c in result["statuses"].items() if s.startswith("2"))
                 rps = ok / (result["duration_us"] / 1e6)
                 if scenario.latency_run:
@@ -911,6 +1053,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
                     + (f", open p99 {run.latency['p99_ms']} ms" if run.latency else ""),
                     flush=True,
                 )
+        pipeline.close()
         summaries = {
             scenario.key: summarise(scenario, runs[scenario.key]) for scenario in scenarios
         }

@@ -3,7 +3,9 @@
 After each service's migrations have run: N users in auth (one shared,
 cheaply hashed bench password), a profile each, a EUR wallet each funded by
 `top_ups_per_user` top-ups (each a balanced ledger transaction of two
-entries), so the ledger holds 2 * N * top_ups_per_user entries. Rows go in with
+entries), so the ledger holds 2 * N * top_ups_per_user entries; and a
+catalogue the recommendation model has seen bought (`seed_recommendations`),
+so GET /v1/recommendations answers a full list, the one that is cached. Rows go in with
 COPY (users, profiles, wallets) and INSERT ... SELECT over generate_series on
 the server (top-ups, transactions, entries): 100k users and 1M entries take
 well under a minute.
@@ -15,10 +17,12 @@ import io
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg2
 from auth_service.adapters.hashing import Argon2PasswordHasher
 from payment_service.domain import ledger
+from recommendation_service.domain.model import ModelParameters, popularity_mass
 
 BENCH_PASSWORD = "bench-password-not-a-secret"  # noqa: S105 - throwaway bench accounts
 BENCH_EMAIL = "bench-{n}@bench.example.com"
@@ -137,3 +141,22 @@ def seed_payments(payment_url: str, ids: list[str], top_ups_per_user: int) -> in
     finally:
         connection.close()
     return entries
+
+
+def seed_recommendations(recommendation_url: str, skus: int = 200) -> None:
+    """`skus` items (sku-0002 on: the payment scenarios buy sku-0001) bought by
+    3 to several hundred distinct users each, today, into the model's `items`
+    table, so every user is recommended a full popular list (the service
+    caches up to 100 items per user). Without it the bench's only purchases
+    are scenario 5's sku-0001, which its buyers are never recommended: their
+    list is empty, and an empty list is not cached (every read is scored).
+    """
+    parameters = ModelParameters()
+    today = popularity_mass(1.0, datetime.now(UTC), parameters)
+    rows = []
+    for n in range(skus):
+        buyers = max(parameters.popular_min_buyers, 600 - 3 * n)
+        rows.append(f"sku-{n + 2:04d}\t{buyers}\t{buyers}\t{buyers * today!r}\t{buyers}\n")
+    with psycopg2.connect(_dsn(recommendation_url)) as connection, connection.cursor() as cursor:
+        _copy(cursor, "items (sku, mass, quantity, popularity, buyers)", rows)
+        cursor.execute("ANALYZE items")

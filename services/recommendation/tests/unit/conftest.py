@@ -127,8 +127,9 @@ class FakeCache:
         self.popular: list[tuple[str, float]] | None = None
         self.invalidated: list[str] = []
 
-    def get_user(self, user_id: str) -> list[Recommendation] | None:
-        return self.users.get(user_id)
+    def get_user(self, user_id: str, limit: int) -> list[Recommendation] | None:
+        items = self.users.get(user_id)
+        return None if items is None else items[:limit]
 
     def set_user(self, user_id: str, items: Sequence[Recommendation]) -> None:
         self.users[user_id] = list(items)

@@ -209,9 +209,9 @@ class RecommendationQueries:
 
     def recommend(self, user_id: str, limit: int) -> list[Recommendation]:
         limit = checked_limit(limit)
-        cached = self.cache.get_user(user_id)
+        cached = self.cache.get_user(user_id, limit)
         if cached is not None:
-            return cached[:limit]
+            return cached
         items = self._compute(user_id)
         if items:
             # An empty answer is not cached: the first purchase anywhere must show at once.

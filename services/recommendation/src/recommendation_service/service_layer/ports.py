@@ -80,7 +80,9 @@ class ModelUnitOfWorkFactory(Protocol):
 class RecommendationCache(Protocol):
     """Per-user top-N lists and the shared popular list; failures read as misses."""
 
-    def get_user(self, user_id: str) -> list[Recommendation] | None: ...
+    def get_user(self, user_id: str, limit: int) -> list[Recommendation] | None:
+        """The first `limit` items of the user's cached list; None on a miss."""
+        ...
 
     def set_user(self, user_id: str, items: Sequence[Recommendation]) -> None: ...
 
