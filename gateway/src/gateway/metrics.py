@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -123,13 +124,33 @@ def breaker_changed(backend: str, state: int) -> None:
     BREAKER_TRANSITIONS.labels(backend, name).inc()
 
 
+# Label children by their label values, per process. `labels()` validates and
+# looks its child up under a lock on every call; these few series are the same
+# on every request, so each is looked up once. (A child made before a fork
+# would write to the parent's file; the gateway builds its app in each worker.)
+_CALLS: dict[tuple[str, str, str], Any] = {}
+_REQUESTS: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_call(backend: str, method: str, code: str) -> None:
-    BACKEND_CALLS.labels(backend, method, code).inc()
+    key = (backend, method, code)
+    child = _CALLS.get(key)
+    if child is None:
+        child = _CALLS.setdefault(key, BACKEND_CALLS.labels(backend, method, code))
+    child.inc()
 
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    children = _REQUESTS.get(key)
+    if children is None:
+        children = _REQUESTS.setdefault(
+            key,
+            (HTTP_REQUESTS.labels(method, route, str(status)), HTTP_DURATION.labels(method, route)),
+        )
+    count, duration = children
+    count.inc()
+    duration.observe(seconds)
 
 
 def _registry() -> CollectorRegistry:
