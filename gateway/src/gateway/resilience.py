@@ -24,14 +24,15 @@ VegasLimit's reaction to drops), see `GradientLimit`:
 - the limit stays within GATEWAY_CONCURRENCY_MIN .. GATEWAY_CONCURRENCY_MAX.
 
 A call over the limit waits for a slot, first come first served, but only so
-long: its queue deadline is ten of the backend's baseline round trips
-(GATEWAY_CONCURRENCY_QUEUE_WAIT_RTTS), at least
+long: its queue deadline is ten of the backend's recent round trips (the
+average of about its last 10 successful calls;
+GATEWAY_CONCURRENCY_QUEUE_WAIT_RTTS), at least
 GATEWAY_CONCURRENCY_QUEUE_WAIT_MS and at most
 GATEWAY_CONCURRENCY_QUEUE_WAIT_MAX_MS; then it fails as 503 "saturated" with
 Retry-After: 1, as before. Waiting in proportion to the backend's own latency
 (as CoDel sets its target from the path's round trip) is what serves a burst
-against a slower healthy backend, while a stuck backend whose baseline is a
-few milliseconds sheds its waiters within 100 ms.
+against a slower healthy backend, while a stuck backend, whose last answers
+took a few milliseconds, sheds its waiters within 100 ms.
 
 Isolation is kept: the limit never exceeds GATEWAY_CONCURRENCY_MAX (7),
 below the worker's GATEWAY_THREADS (8), so a slow or stuck backend holds at
@@ -117,12 +118,12 @@ class ResilienceSettings(BaseSettings):
     concurrency_min: int = Field(default=2, ge=1)
     concurrency_max: int = Field(default=7, ge=1)
     # A call over the limit waits for a slot at most QUEUE_WAIT_RTTS of the
-    # backend's baseline round trips, clamped to QUEUE_WAIT_MS ..
+    # backend's recent round trips, clamped to QUEUE_WAIT_MS ..
     # QUEUE_WAIT_MAX_MS. A worker has at most GATEWAY_THREADS - limit waiters
     # per backend (6 at the minimum limit of 2): a wait of ceil(6 / 2) = 3
     # round trips; 10 leaves room for latency noise. 100 ms: the old
     # bulkhead's wait, all a fast backend's burst needs, and all a stuck
-    # backend (its baseline from before it stuck) holds a waiting thread.
+    # backend (its last answers from before it stuck) holds a waiting thread.
     # 500 ms: GATEWAY_MAX_QUEUE_WAIT_MS, the longest a request waits for a
     # thread; it should not wait longer for a backend.
     concurrency_queue_wait_ms: int = Field(default=100, ge=0)
@@ -283,9 +284,10 @@ class GradientLimit:
     Example::
 
         limit = GradientLimit(initial=6, minimum=2, maximum=7)
-        limit.update(rtt=0.010, in_flight=6, dropped=False)  # -> 6 (6.2: grows)
-        limit.update(rtt=0.030, in_flight=6, dropped=False)  # 3x the baseline: shrinks
-        limit.update(rtt=2.0, in_flight=6, dropped=True)     # cut by 10%
+        for _ in range(10):
+            limit.update(rtt=0.010, in_flight=6, dropped=False)  # at the baseline: 6 -> 7
+        limit.update(rtt=0.030, in_flight=7, dropped=False)      # 3x the baseline: 6 (6.5)
+        limit.update(rtt=2.0, in_flight=7, dropped=True)         # a drop, 10% less: 5 (5.85)
     """
 
     def __init__(
@@ -318,6 +320,8 @@ class GradientLimit:
         self.backoff = backoff
         self.warmup = warmup
         self._alpha = 2 / (long_window + 1)
+        self._recent_alpha = 2 / (10 + 1)
+        self._recent = 0.0
         self._limit = float(min(maximum, max(minimum, initial)))
         self._baseline = 0.0
         self._samples = 0
@@ -331,6 +335,11 @@ class GradientLimit:
     def baseline_rtt(self) -> float | None:
         """The long average round trip of successful calls (None before any)."""
         return self._baseline if self._samples else None
+
+    @property
+    def recent_rtt(self) -> float | None:
+        """The average round trip of about the last 10 successful calls (None before any)."""
+        return self._recent if self._samples else None
 
     def update(self, rtt: float, in_flight: int, dropped: bool) -> int:
         """Take one sample; return the new limit."""
@@ -354,6 +363,9 @@ class GradientLimit:
 
     def _observe(self, rtt: float) -> None:
         self._samples += 1
+        self._recent = (
+            rtt if self._samples == 1 else self._recent + (rtt - self._recent) * self._recent_alpha
+        )
         if self._samples <= self.warmup:
             self._baseline += (rtt - self._baseline) / self._samples  # plain mean
         else:
@@ -366,7 +378,7 @@ class GradientLimit:
 
 @dataclass(frozen=True)
 class QueueWait:
-    """How long a call over the limit may wait for a slot: `rtts` baseline
+    """How long a call over the limit may wait for a slot: `rtts` recent
     round trips of the backend, clamped to `minimum` .. `maximum` seconds
     (`minimum` while no round trip is known yet)."""
 
@@ -374,10 +386,10 @@ class QueueWait:
     rtts: float
     maximum: float
 
-    def seconds(self, baseline_rtt: float | None) -> float:
-        if baseline_rtt is None:
+    def seconds(self, rtt: float | None) -> float:
+        if rtt is None:
             return self.minimum
-        return min(self.maximum, max(self.minimum, self.rtts * baseline_rtt))
+        return min(self.maximum, max(self.minimum, self.rtts * rtt))
 
 
 class LimitReached(Exception):
@@ -462,7 +474,7 @@ class ConcurrencyLimiter:
                 raise LimitReached(self.name)
             if not self._queued:
                 self._waiters.clear()  # only waiters that gave up are left
-            timeout = self.queue_wait.seconds(self._algorithm.baseline_rtt)
+            timeout = self.queue_wait.seconds(self._algorithm.recent_rtt)
             waiter = _Waiter()
             self._waiters.append(waiter)
             self._queued += 1

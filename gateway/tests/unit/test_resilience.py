@@ -292,7 +292,17 @@ def test_the_limit_starts_within_its_bounds() -> None:
     assert GradientLimit(initial=1, minimum=2, maximum=7).limit == 2
 
 
-def test_the_queue_wait_follows_the_baseline_within_its_bounds() -> None:
+def test_the_recent_round_trip_follows_latency_faster_than_the_baseline() -> None:
+    limit = GradientLimit(initial=6, minimum=2, maximum=7)
+    _steady(limit, 0.010, 100)
+    _steady(limit, 0.040, 20)
+    assert limit.recent_rtt is not None
+    assert limit.baseline_rtt is not None
+    assert limit.recent_rtt > 0.035  # the queue wait: the latency calls have now
+    assert limit.baseline_rtt < 0.020  # the gradient: against the no-load latency
+
+
+def test_the_queue_wait_follows_the_latency_within_its_bounds() -> None:
     wait = QueueWait(minimum=0.1, rtts=10, maximum=0.5)
     assert wait.seconds(None) == 0.1
     assert wait.seconds(0.002) == 0.1
