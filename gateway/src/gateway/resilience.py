@@ -5,8 +5,8 @@ flight per backend and worker, 100 ms of waiting for a slot, then 503). A
 fixed bound is wrong both ways. Against a healthy backend it shed load that a
 few more milliseconds of waiting would have served (`make bench`, 32
 connections: 12% of payments and many recommendation and /v1/me calls were
-503s), and against a backend that slows down it kept sending 6 calls at a
-time into a queue that only grew. Issue #16.
+503s), and it could not lower its bound for a backend that slows down.
+Issue #16.
 
 What: each backend (and route class, below) has a concurrency limit that
 follows the backend's measured latency, from the gradient family of TCP
@@ -31,13 +31,14 @@ GATEWAY_CONCURRENCY_QUEUE_WAIT_MS and at most
 GATEWAY_CONCURRENCY_QUEUE_WAIT_MAX_MS; then it fails as 503 "saturated" with
 Retry-After: 1, as before. Waiting in proportion to the backend's own latency
 (as CoDel sets its target from the path's round trip) is what serves a burst
-against a slower healthy backend, while a stuck backend, whose last answers
-took a few milliseconds, sheds its waiters within 100 ms.
+against a slower healthy backend, while a stuck backend whose last answers
+took under 10 ms sheds its waiters within 100 ms.
 
 Isolation is kept: the limit never exceeds GATEWAY_CONCURRENCY_MAX (7),
 below the worker's GATEWAY_THREADS (8), so a slow or stuck backend holds at
-most 7 of a worker's threads in calls, its waiters leave within their queue
-deadline, and its timeouts shrink its limit further until the breaker opens.
+most 7 of a worker's threads in calls; a thread waiting for one of its slots
+leaves within its queue deadline, and the backend's timeouts shrink its
+limit further until the breaker opens.
 
 Route classes: the RPCs whose proto marks them `expensive` (signup, login,
 refresh: a password hash or more each) have a second limiter of the same

@@ -96,3 +96,31 @@ def test_the_old_fixed_bulkhead_shed_the_same_burst(health: health_pb2_grpc.Heal
     )
     statuses = _burst(BackendGuard("burst-fixed", fixed), health)
     assert statuses.count(503) > 0, statuses
+
+
+def test_a_call_issued_as_a_future_completes_on_the_callback_thread(
+    health: health_pb2_grpc.HealthStub,
+) -> None:
+    guard = BackendGuard("future-test", ResilienceSettings())
+    completed = threading.Semaphore(0)
+    request = health_pb2.HealthCheckRequest()
+
+    def done(ticket: Any) -> Any:
+        def callback(future: grpc.Future) -> None:
+            guard.complete(ticket, future.code())
+            completed.release()
+
+        return callback
+
+    calls = []
+    for _ in range(4):
+        ticket = guard.admit()
+        future = health.Check.future(request, timeout=10)
+        future.add_done_callback(done(ticket))
+        calls.append(future)
+    assert guard.limiter.in_flight == 4
+    for future in calls:
+        assert future.result().status == health_pb2.HealthCheckResponse.SERVING
+    for _ in calls:
+        assert completed.acquire(timeout=10)
+    assert guard.limiter.in_flight == 0
