@@ -15,8 +15,9 @@ VegasLimit's reaction to drops), see `GradientLimit`:
 
 - a no-load baseline latency is a long average of successful calls' round
   trips; each call's round trip is compared with it;
-- while calls take at most `tolerance` (1.5x) the baseline and use at least
-  half the limit, the limit grows (a slot's worth every 5 calls);
+- while calls use at least half the limit (else the limit stays) and take
+  at most `tolerance` (1.5x) the baseline, the limit grows (a slot's worth
+  every 5 calls);
 - when they take longer (the backend is queueing), the limit shrinks in
   proportion to how much longer, by up to a tenth per call;
 - a call that fails with UNAVAILABLE or DEADLINE_EXCEEDED (dropped: the
@@ -350,15 +351,17 @@ class GradientLimit:
             self._limit = max(self.minimum, self._limit * self.backoff)
             return self.limit
         self._observe(rtt)
+        if in_flight < self._limit / 2:
+            # Half the limit unused: the call's latency was not caused by our
+            # concurrency and says nothing about whether the backend could take
+            # more, so the limit stays (Gradient2's app-limited case). An idle
+            # gateway's limit does not drift down on a GC pause or a slow query.
+            return self.limit
         # The gradient: 1 while latency is within tolerance of the baseline,
         # down to 0.5 (never halve on one outlier) as queueing builds up.
         gradient = 1.0 if rtt <= 0 else max(0.5, min(1.0, self.tolerance * self._baseline / rtt))
         estimate = self._limit * gradient + self.queue_size
         new = self._limit * (1 - self.smoothing) + estimate * self.smoothing
-        if in_flight < self._limit / 2:
-            # Half the limit unused: the calls say nothing about whether the
-            # backend could take more, so do not grow (Gradient2's app limit).
-            new = min(new, self._limit)
         self._limit = min(self.maximum, max(self.minimum, new))
         return self.limit
 
