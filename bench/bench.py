@@ -372,7 +372,7 @@ def login_tokens(gateway: str, count: int) -> list[str]:
                     "/v1/auth/login",
                     json={"email": BENCH_EMAIL.format(n=n), "password": BENCH_PASSWORD},
                 )
-                # Password hashing is shed (429, or 503 from the gateway's bulkhead)
+                # Password hashing is shed (429, or 503 from the gateway's concurrency limit)
                 # when the machine is busy: wait as told.
                 if answer.status_code not in (429, 503):
                     break

@@ -3,11 +3,11 @@
 Each signup costs auth an argon2id hash (here at the production cost). All
 of auth's routes used to share one gateway bulkhead of 6 calls per worker,
 so 36 parallel signups made another user's GET /v1/auth/sessions answer
-503. Signup, login and refresh now have a bulkhead of their own (proto
-option `expensive`); the test sends 50 parallel signups from one address
-(the per-address limit is off here, as if they came from 50 addresses)
-while a signed-in user lists their sessions, and requires every one of
-those calls to succeed. Bounded: 50 requests, each with a 15 s timeout.
+503. Signup, login and refresh now have a concurrency limit of their own
+(proto option `expensive`; adaptive since issue 16); the test sends 50
+parallel signups from one address (the per-address limit is off here, as if
+they came from 50 addresses) while a signed-in user lists their sessions,
+and requires every one of those calls to succeed. Bounded: 50 requests, each with a 15 s timeout.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Under overload the gateway's time goes to a queue the app never sees.
 gunicorn's gthread worker accepts every connection and queues each ready
 request for one of its `threads`; with 512 keep-alive connections on 2 x 8
-threads a 5 ms profile read waits ~0.5-1 s there. The per-backend bulkheads
-(gateway.resilience) only see requests that already hold a thread, so they
-cannot help: by then the wait has happened.
+threads a 5 ms profile read waits ~0.5-1 s there. The per-backend
+concurrency limits (gateway.resilience) only see requests that already hold
+a thread, so they cannot help: by then the wait has happened.
 
 So the wait is measured where it happens and acted on before any work is
 done:

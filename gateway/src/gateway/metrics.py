@@ -1,5 +1,5 @@
 """RED metrics per route template and per backend call, breaker states,
-bulkhead use, admission control (queue waits, shed requests) and rate limits,
+concurrency limits, admission control (queue waits, shed requests) and rate limits,
 served at /metrics on GATEWAY_METRICS_PORT only, never on the public port.
 
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
@@ -53,7 +53,7 @@ BACKEND_CALLS = Counter(
 )
 BACKEND_REJECTED = Counter(
     "gateway_backend_rejected",
-    "Calls refused before reaching a backend (circuit_open, bulkhead_full).",
+    "Calls refused before reaching a backend (circuit_open, limit_reached).",
     ["backend", "reason"],
 )
 BACKEND_IN_FLIGHT = Gauge(
@@ -64,8 +64,8 @@ BACKEND_IN_FLIGHT = Gauge(
 )
 BACKEND_IN_FLIGHT_LIMIT = Gauge(
     "gateway_backend_in_flight_limit",
-    "The bulkhead's limit of calls in flight to a backend (summed over live workers, "
-    "like gateway_backend_in_flight).",
+    "The adaptive limit of calls in flight to a backend, as it is now (summed over live "
+    "workers, like gateway_backend_in_flight).",
     ["backend"],
     multiprocess_mode="livesum",
 )

@@ -23,7 +23,7 @@ class RouteOptions:
     idempotency_key_required: bool = False
     # The name of the route's per-client-address rate limit ("" for none).
     rate_limit: str = ""
-    # Calls run in the backend's bulkhead for expensive work (gateway.resilience).
+    # Calls run under the backend's concurrency limit for expensive work (gateway.resilience).
     expensive: bool = False
 
 
