@@ -2,8 +2,9 @@
 
 A route with a per-address rate limit is counted first (gateway.ratelimit),
 so a refused request costs the backend nothing. The call runs under the
-backend's circuit breaker and the bulkhead of the route's class (cheap or
-expensive, gateway.resilience) with the route's budget as its gRPC deadline.
+backend's circuit breaker and the concurrency limit of the route's class
+(cheap or expensive, gateway.resilience) with the route's budget as its gRPC
+deadline.
 """
 
 from __future__ import annotations

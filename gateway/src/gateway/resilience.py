@@ -600,6 +600,9 @@ class BackendGuard:
                 on_limit=_report_limit,
             )
 
+        # Bound once: the gauge moves twice on every call.
+        self._in_flight = metrics.BACKEND_IN_FLIGHT.labels(self.limiter.name)
+
     def admit(self) -> Ticket:
         """Leave to make one call, or ApiError 503 with Retry-After when the
         breaker is open or the limit stays reached through the queue wait."""
@@ -622,7 +625,7 @@ class BackendGuard:
                 f"the {self.name} service is saturated; try again later",
                 headers={"Retry-After": "1"},
             ) from None
-        metrics.BACKEND_IN_FLIGHT.labels(self.limiter.name).inc()
+        self._in_flight.inc()
         return Ticket(permit, slot)
 
     def complete(self, ticket: Ticket, code: grpc.StatusCode | None) -> None:
@@ -651,7 +654,7 @@ class BackendGuard:
         return result
 
     def _finish(self, ticket: Ticket, *, failed: bool) -> None:
-        metrics.BACKEND_IN_FLIGHT.labels(self.limiter.name).dec()
+        self._in_flight.dec()
         self.breaker.record(ticket.permit, failed=failed)
         # The breaker's failures are the limit's drops: the backend is gone or stuck.
         self.limiter.release(ticket.slot, dropped=failed)

@@ -16,7 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from gateway.app import create_app, state_of
 from gateway.backends import PAYMENT, PROFILE, RECOMMENDATION
-from gateway.me import LazyPool, MeSettings
+from gateway.resilience import BreakerState, guard_for, resilience_settings
 from gateway.settings import GatewaySettings
 from gateway.tokens import JwksCache, TokenVerifier
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
@@ -242,10 +242,28 @@ def test_the_spec_documents_me(
     assert "/v1/me" in served["paths"]
 
 
-def test_the_pool_is_made_per_process() -> None:
-    pool = LazyPool(2)
-    first = pool.get()
-    assert pool.get() is first
-    pool._pid = -1  # as after a fork
-    assert pool.get() is not first
-    assert MeSettings().timeout_ms == 1500
+def test_every_part_gives_its_slot_back_and_feeds_the_breaker(
+    doubles: dict[str, Any],
+    jwks: list[dict[str, str]],
+    bearer: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parts are futures completed on gRPC's threads: each must still free
+    its backend's slot (or the limit would fill after a few requests) and count
+    for the backend's breaker (a stopped backend opens it)."""
+    targets = dict(doubles["targets"], recommendation=_closed_port())
+    client = _app(targets, jwks, monkeypatch)
+    backends = state_of(client.application).backends
+    requests = 3 * resilience_settings().concurrency_max
+    for _ in range(requests):
+        body = client.get("/v1/me", headers=bearer).get_json()
+        assert body["profile"]["display_name"] == "Ada"
+        assert body["wallet"]["user_id"] == USER_ID
+        assert body["recommendations"] == {"status": "unavailable"}
+    # gRPC runs a future's callbacks just after its result is out: allow it a moment.
+    limiters = [guard_for(backends[name]).limiter for name in ("profile", "payment")]
+    deadline = time.monotonic() + 5
+    while any(limiter.in_flight for limiter in limiters) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [limiter.in_flight for limiter in limiters] == [0, 0]
+    assert guard_for(backends["recommendation"]).breaker.state is BreakerState.OPEN
