@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import selectors
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -75,28 +76,50 @@ class HeaderWaitWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyp
         waiting = _Waiting(conn, time.monotonic() + self.header_timeout, bytearray(read_ahead))
         if self._complete(waiting):
             return
-        conn.sock.setblocking(False)
-        self._waiting[id(conn)] = waiting
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting))
+        # A kept-alive connection comes here because the poller saw it readable,
+        # and a new one has usually sent its request already: read what is there
+        # now, and wait in the poller only when the headers are not all in (a
+        # second registration and loop turn per request, otherwise).
+        headers_in = self._receive(waiting)
+        if headers_in is None:
+            self._waiting[id(conn)] = waiting
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self._on_readable, waiting)
+            )
+        elif headers_in:
+            self._complete(waiting)
+        else:
+            self._close(conn)
 
-    def _on_readable(self, waiting: _Waiting, sock: Any) -> None:
-        try:
-            chunk = sock.recv(RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
+    def _on_readable(self, waiting: _Waiting, _sock: Any) -> None:
+        headers_in = self._receive(waiting)
+        if headers_in is None:
             return
+        self._forget(waiting)
+        if headers_in:
+            self._complete(waiting)
+        else:
+            self._close(waiting.conn)
+
+    def _receive(self, waiting: _Waiting) -> bool | None:
+        """Read what the socket holds, without blocking (whatever its mode):
+        True once the headers are in (or too large), False when the connection
+        is gone, None while they are still arriving."""
+        try:
+            chunk = waiting.conn.sock.recv(RECV_BYTES, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return None
         except OSError as error:
             if error.errno not in (errno.ECONNRESET, errno.ENOTCONN, errno.EPIPE):
                 self.log.debug("reading request headers failed: %s", error)
-            self._drop(waiting)
-            return
+            return False
         if not chunk:  # the client closed the connection
-            self._drop(waiting)
-            return
+            return False
         start = max(0, len(waiting.data) - len(HEADERS_END) + 1)
         waiting.data += chunk
         if HEADERS_END in waiting.data[start:] or len(waiting.data) > self.max_header_bytes:
-            self._forget(waiting)
-            self._complete(waiting)
+            return True
+        return None
 
     def _complete(self, waiting: _Waiting) -> bool:
         """Hand `waiting` to a thread if its headers are in (True), or close it if
@@ -121,7 +144,7 @@ class HeaderWaitWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyp
         pending = getattr(conn, "pending_bytes", b"")
         conn.pending_bytes = b""
         if pending:
-            conn.sock.setblocking(True)
+            # (gthread's handle puts the socket back in blocking mode itself.)
             conn.init()
             conn.parser.unreader.unread(pending)
         return super().handle(conn)
@@ -152,10 +175,6 @@ class HeaderWaitWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyp
     def _forget(self, waiting: _Waiting) -> None:
         self._waiting.pop(id(waiting.conn), None)
         self._unregister(waiting.conn)
-
-    def _drop(self, waiting: _Waiting) -> None:
-        self._forget(waiting)
-        self._close(waiting.conn)
 
     def _unregister(self, conn: Any) -> None:
         # Never registered, or already closed: nothing to undo.
