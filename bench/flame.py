@@ -25,17 +25,17 @@ import collections
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from switchyard_dev.launcher import SERVICES, Platform, PlatformConfig, platform_components
+from switchyard_dev.launcher import Platform
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from stage import staged_platform  # noqa: E402
+
 import bench  # noqa: E402 - after the path is set
-from seed import seed  # noqa: E402
 
 
 def tier_pids(platform_: Platform, tier: str) -> list[int]:
@@ -88,46 +88,17 @@ def main() -> int:
         raise SystemExit("flame: py-spy is missing (make install)")
 
     wrk = bench.ensure_wrk()
-    workdir = Path(tempfile.mkdtemp(prefix="switchyard-flame-"))
-    redis, redis_port = bench.start_redis(workdir)
-    urls: dict[str, str] = {}
-    platform_ = Platform([], output=None)
-    try:
-        urls = bench.create_databases(bench.POSTGRES_URL)
-        env = {
-            "LOG_LEVEL": "WARNING",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "AUTH_ARGON2_TIME_COST": "1",
-            "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
-            "OTEL_SDK_DISABLED": "true",
-            # Every client logs in from 127.0.0.1 (the per-address login limit).
-            "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
-            **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
-            **dict(item.split("=", 1) for item in args.env),
-        }
-        ports = {name: bench.free_port() for name in (*SERVICES, "gateway")}
-        config = PlatformConfig(ports=ports, data_dir=workdir / "data", extra_env=env)
-        bench.migrate(config.base_env())
-        seed(
-            auth_url=urls["auth"],
-            profile_url=urls["profile"],
-            payment_url=urls["payment"],
-            users=args.users,
-            top_ups_per_user=2,
-        )
-        platform_ = Platform(platform_components(config), output=(workdir / "log").open("w"))
-        platform_.start(timeout=120)
-        gateway_port = ports["gateway"]
-        tokens = bench.login_tokens(f"http://127.0.0.1:{gateway_port}", args.tokens)
-        tokens_file = workdir / "tokens.txt"
-        tokens_file.write_text("\n".join(tokens) + "\n")
+    env = dict(item.split("=", 1) for item in args.env)
+    with staged_platform(users=args.users, tokens=args.tokens, env=env) as staged:
+        platform_, tokens_file = staged.platform, staged.tokens_file
+        gateway_port = staged.ports["gateway"]
         scenario = bench.Scenario("flame", args.path, "gateway", args.path)
         bench.run_wrk(wrk, scenario, gateway_port, 3, tokens_file)
 
         recorders: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
         for tier in tiers:
             for pid in tier_pids(platform_, tier):
-                out = workdir / f"{tier}-{pid}.txt"
+                out = staged.workdir / f"{tier}-{pid}.txt"
                 argv = [py_spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds))]
                 # --gil: only the thread holding the GIL, i.e. running Python; a
                 # thread blocked in a C call (a gRPC or socket wait) is not CPU.
@@ -158,13 +129,6 @@ def main() -> int:
         if args.raw:
             args.raw.write_text("\n".join(raw_lines) + "\n")
         return 0
-    finally:
-        platform_.stop()
-        redis.terminate()
-        redis.wait(timeout=10)
-        if urls:
-            bench.drop_databases(bench.POSTGRES_URL, urls.values())
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
