@@ -66,29 +66,47 @@ class ServiceInterceptor(_ServerInterceptor):
     """Wraps every unary RPC handler of one service.
 
     Health and reflection calls pass through untouched so probes do not
-    drown the logs and metrics.
+    drown the logs and metrics. A method's wrapped handler is built on its
+    first call and reused: gRPC asks the interceptor on every call, and only
+    the call's metadata (read from its context) differs between calls.
     """
 
     def __init__(self, service: str) -> None:
         self.service = service
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
         method: str = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = continuation(handler_call_details)
         if handler is None or handler.unary_unary is None or method.startswith("/grpc."):
             return handler
+        wrapped = self._wrap(method, handler, handler.unary_unary)
+        # Two threads may wrap the same method at once: either result serves.
+        self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler[Any, Any],
+        inner: Callable[[Any, grpc.ServicerContext], Any],
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         grpc_service, grpc_method = _split_method(method)
-        metadata = {
-            key: value.decode() if isinstance(value, bytes) else value
-            for key, value in handler_call_details.invocation_metadata or ()
-        }
-        inner = handler.unary_unary
+        latency = GRPC_SERVER_LATENCY.labels(grpc_service, grpc_method)
+        handled: dict[grpc.StatusCode, Any] = {}
 
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            metadata = {
+                key: value.decode() if isinstance(value, bytes) else value
+                for key, value in context.invocation_metadata() or ()
+            }
             request_token = request_id_var.set(metadata.get(REQUEST_ID_KEY))
             user_token = user_id_var.set(metadata.get(USER_ID_KEY))
             remaining = context.time_remaining()
@@ -121,14 +139,20 @@ class ServiceInterceptor(_ServerInterceptor):
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 elapsed = time.perf_counter() - started
-                GRPC_SERVER_HANDLED.labels(grpc_service, grpc_method, code.name).inc()
-                GRPC_SERVER_LATENCY.labels(grpc_service, grpc_method).observe(elapsed)
+                counter = handled.get(code)
+                if counter is None:
+                    counter = handled.setdefault(
+                        code, GRPC_SERVER_HANDLED.labels(grpc_service, grpc_method, code.name)
+                    )
+                counter.inc()
+                latency.observe(elapsed)
                 level = logging.WARNING if code == grpc.StatusCode.INTERNAL else logging.DEBUG
-                logger.log(
-                    level,
-                    "rpc finished",
-                    extra={"rpc": method, "code": code.name, "duration_ms": elapsed * 1000},
-                )
+                if logger.isEnabledFor(level):
+                    logger.log(
+                        level,
+                        "rpc finished",
+                        extra={"rpc": method, "code": code.name, "duration_ms": elapsed * 1000},
+                    )
                 request_id_var.reset(request_token)
                 user_id_var.reset(user_token)
                 inbound_deadline_var.reset(deadline_token)
