@@ -18,7 +18,6 @@ worker, never at import time (GATEWAY_ME_THREADS per worker).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -49,6 +48,7 @@ from gateway.problems import ApiError
 from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, render_response
+from gateway.transcoding.render import encode
 
 logger = logging.getLogger("switchyard.gateway")
 
@@ -198,7 +198,7 @@ def register_me(
                 extra={"part": key, "error": _failure(error) if error else "unknown"},
             )
             body[key] = dict(UNAVAILABLE)
-        return Response(json.dumps(body), status=200, mimetype="application/json")
+        return Response(encode(body), status=200, mimetype="application/json")
 
     app.add_url_rule(ME_PATH, endpoint="switchyard.gateway.me", view_func=me, methods=["GET"])
     return [part.part.key for part in bound]
