@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 from gateway.backends import BACKENDS
+from gateway.transcoding import render
 from gateway.transcoding.json_values import int64_as_numbers, is_map
 from gateway.transcoding.render import encode, render_message
 from google.protobuf import (
@@ -512,3 +513,21 @@ def test_random_responses_render_as_before(message_type: descriptor.Descriptor) 
 @given(messages(EVERYTHING))
 def test_random_instances_of_every_kind_render_as_before(instance: message.Message) -> None:
     assert_renders_as_before(instance)
+
+
+def test_a_renderer_is_cached_only_once_complete(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's threads share the cache: while one compiles a type, another
+    must not find its renderer with only some of the fields in it."""
+    monkeypatch.setattr(render, "_RENDERERS", {})
+    compile_field = render._field_converter
+    seen_early: list[str] = []
+
+    def watching(field: descriptor.FieldDescriptor) -> Any:
+        if field.containing_type in render._RENDERERS:
+            seen_early.append(field.full_name)
+        return compile_field(field)
+
+    monkeypatch.setattr(render, "_field_converter", watching)
+    for instance in _instances(EVERYTHING):
+        assert_renders_as_before(instance)
+    assert seen_early == []

@@ -65,8 +65,10 @@ def _json_format(value: message.Message) -> Any:
 
 
 def _compile(message_type: descriptor.Descriptor) -> Callable[[message.Message], Any]:
-    """The renderer of `message_type`, cached before its fields are compiled so a
-    recursive type finds itself."""
+    """The renderer of `message_type`, cached only once complete: the worker's
+    threads may render the same new type at once, and none may see half a
+    table. (A recursive type needs no placeholder: message fields look their
+    renderer up when rendering.)"""
     if message_type.full_name in _TO_JSON_STRING:
         render: Callable[[message.Message], Any] = _to_json_string
     elif is_well_known(message_type) or message_type.extension_ranges or _has_json_enum_names():
@@ -75,14 +77,12 @@ def _compile(message_type: descriptor.Descriptor) -> Callable[[message.Message],
         # enough to leave to json_format.
         render = _json_format
     else:
-        steps: list[_Step] = []
-        render = _regular(steps)
-        _RENDERERS[message_type] = render
-        steps.extend(
-            (field.name, field.has_presence, _field_converter(field))
-            for field in message_type.fields
+        render = _regular(
+            tuple(
+                (field.name, field.has_presence, _field_converter(field))
+                for field in message_type.fields
+            )
         )
-        return render
     _RENDERERS[message_type] = render
     return render
 
@@ -91,7 +91,7 @@ def _to_json_string(value: message.Message) -> Any:
     return value.ToJsonString()  # type: ignore[attr-defined]  # Timestamp, Duration, FieldMask
 
 
-def _regular(steps: list[_Step]) -> Callable[[message.Message], dict[str, Any]]:
+def _regular(steps: tuple[_Step, ...]) -> Callable[[message.Message], dict[str, Any]]:
     def render(value: message.Message) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for name, has_presence, convert in steps:
