@@ -5,6 +5,7 @@ type holding every kind of field; orjson's bytes read back to that value."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -531,3 +532,44 @@ def test_a_renderer_is_cached_only_once_complete(monkeypatch: pytest.MonkeyPatch
     for instance in _instances(EVERYTHING):
         assert_renders_as_before(instance)
     assert seen_early == []
+
+
+def test_types_with_extensions_are_left_to_json_format() -> None:
+    """Extensions print as "[full.name]" keys: json_format does them."""
+    pool = descriptor_pool.Default()
+    name = f"{_PACKAGE}.Extendable"
+    try:
+        extendable = pool.FindMessageTypeByName(name)
+    except KeyError:
+        file = descriptor_pb2.FileDescriptorProto(
+            name="switchyard/rendertest/v1/extendable.proto", package=_PACKAGE, syntax="proto2"
+        )
+        message_proto = file.message_type.add(name="Extendable")
+        _add_field(message_proto, "plain", FD.TYPE_INT64)
+        message_proto.extension_range.add(start=100, end=200)
+        file.extension.add(
+            name="big",
+            number=100,
+            type=cast(Any, FD.TYPE_INT64),
+            label=cast(Any, FD.LABEL_OPTIONAL),
+            extendee="." + name,
+        )
+        pool.AddSerializedFile(file.SerializeToString())
+        extendable = pool.FindMessageTypeByName(name)
+    instance = message_factory.GetMessageClass(extendable)(plain=7)
+    instance.Extensions[pool.FindExtensionByName(f"{_PACKAGE}.big")] = 2**62
+    assert_renders_as_before(instance)
+    assert render_message(instance)[f"[{_PACKAGE}.big]"] == str(2**62)
+
+
+def test_json_enum_names_leave_the_type_to_json_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the pb.enumvalue.json option loaded an enum value may have a JSON
+    name of its own; the renderer then leaves the type to json_format, which
+    looks the option up by that name."""
+    assert "'pb.enumvalue.json'" in inspect.getsource(json_format)
+    assert not render._has_json_enum_names()  # here the compiled path runs
+    monkeypatch.setattr(render, "_RENDERERS", {})
+    monkeypatch.setattr(render, "_has_json_enum_names", lambda: True)
+    for instance in _instances(EVERYTHING):
+        assert_renders_as_before(instance)
+    assert render._RENDERERS[EVERYTHING] is render._json_format_numbers

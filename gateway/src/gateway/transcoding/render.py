@@ -3,13 +3,15 @@
 `render_message(m)` returns exactly what
 `int64_as_numbers(MessageToDict(m, preserving_proto_field_name=True,
 always_print_fields_with_no_presence=True))` returns, without json_format's
-per-call walk over descriptors (it is pure Python and was most of the cost
-of an answer): proto field names; fields without presence always printed;
-fields with presence only when set; 64-bit integers as numbers; floats,
-NaN/Infinity, bytes, enums and map keys spelled as json_format spells them.
-Well-known types (google.protobuf.*) go to json_format itself, field by
-field, so their spelling cannot drift. The equivalence is pinned by
-tests/unit/test_render.py over every response type of the routes.
+pure-Python walk over the descriptors on every call: proto field names;
+fields without presence always printed; fields with presence only when set;
+64-bit integers as numbers; floats, NaN/Infinity, bytes, enums and map keys
+spelled as json_format spells them. Well-known types (google.protobuf.*) go
+to json_format itself, field by field, so their spelling cannot drift; the
+rare types the table does not cover (with extensions, or with
+pb.enumvalue.json enum names) take the old path whole. The equivalence is
+pinned by tests/unit/test_render.py over every response type of the routes;
+bench/render_micro.py measures the gain.
 
 `encode` turns the result into JSON bytes with orjson: every value here is
 a str-keyed dict, a list, a str, a bool, None, an int within 64 bits or a
@@ -27,7 +29,14 @@ import orjson
 from google.protobuf import descriptor, descriptor_pool, json_format, message
 from google.protobuf.internal import type_checkers
 
-from gateway.transcoding.json_values import FD, enum_of, is_map, is_well_known, message_of
+from gateway.transcoding.json_values import (
+    FD,
+    enum_of,
+    int64_as_numbers,
+    is_map,
+    is_well_known,
+    message_of,
+)
 
 Convert = Callable[[Any], Any]
 # One field of a compiled message: its name, whether it is printed only when
@@ -64,6 +73,10 @@ def _json_format(value: message.Message) -> Any:
     )
 
 
+def _json_format_numbers(value: message.Message) -> Any:
+    return int64_as_numbers(_json_format(value), cast(descriptor.Descriptor, value.DESCRIPTOR))
+
+
 def _compile(message_type: descriptor.Descriptor) -> Callable[[message.Message], Any]:
     """The renderer of `message_type`, cached only once complete: the worker's
     threads may render the same new type at once, and none may see half a
@@ -71,11 +84,13 @@ def _compile(message_type: descriptor.Descriptor) -> Callable[[message.Message],
     renderer up when rendering.)"""
     if message_type.full_name in _TO_JSON_STRING:
         render: Callable[[message.Message], Any] = _to_json_string
-    elif is_well_known(message_type) or message_type.extension_ranges or _has_json_enum_names():
+    elif is_well_known(message_type):
+        render = _json_format
+    elif message_type.extension_ranges or _has_json_enum_names():
         # Extensions print as "[full.name]" keys, and with the pb.enumvalue.json
         # option loaded enum values may carry JSON names of their own: both rare
-        # enough to leave to json_format.
-        render = _json_format
+        # enough to leave to the old path.
+        render = _json_format_numbers
     else:
         render = _regular(
             tuple(
