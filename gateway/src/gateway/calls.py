@@ -9,7 +9,6 @@ deadline.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from gateway.ratelimit import RateLimits
 from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, build_request, render_response
+from gateway.transcoding.render import encode
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SANE_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -140,7 +140,7 @@ def make_view(
         if status == 204:
             return Response(status=204)
         payload = render_response(route, rpc_response)
-        return Response(json.dumps(payload), status=status, mimetype="application/json")
+        return Response(encode(payload), status=status, mimetype="application/json")
 
     view.__name__ = route.endpoint
     return view

@@ -22,7 +22,6 @@ thread hand-offs per request, measured in bench/CAPACITY.md.)
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,6 +49,7 @@ from gateway.problems import ApiError
 from gateway.resilience import guard_for
 from gateway.tokens import TokenVerifier
 from gateway.transcoding import HttpRoute, render_response
+from gateway.transcoding.render import encode
 
 logger = logging.getLogger("switchyard.gateway")
 
@@ -210,7 +210,7 @@ def register_me(
                 "me: part unavailable", extra={"part": key, "error": _failure(call_error)}
             )
             body[key] = dict(UNAVAILABLE)
-        return Response(json.dumps(body), status=200, mimetype="application/json")
+        return Response(encode(body), status=200, mimetype="application/json")
 
     app.add_url_rule(ME_PATH, endpoint="switchyard.gateway.me", view_func=me, methods=["GET"])
     return [part.part.key for part in bound]

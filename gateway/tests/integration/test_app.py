@@ -17,6 +17,8 @@ from flask.testing import FlaskClient
 from gateway.app import create_app, mark_draining
 from gateway.backends import AUTH, PROFILE
 from gateway.settings import GatewaySettings
+from gateway.transcoding.json_values import int64_as_numbers
+from google.protobuf import json_format
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
 from switchyard_kit import (
@@ -76,6 +78,7 @@ class ProfileDouble(profile_pb2_grpc.ProfileServiceServicer):
     def __init__(self) -> None:
         self.seen: list[dict[str, str]] = []
         self.timeouts: list[float | None] = []
+        self.answered: list[Any] = []
 
     def GetMyProfile(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
         metadata = metadata_of(context)
@@ -89,6 +92,7 @@ class ProfileDouble(profile_pb2_grpc.ProfileServiceServicer):
         profile = profile_pb2.Profile()
         profile.CopyFrom(request.profile)
         profile.bio = ",".join(request.update_mask.paths)
+        self.answered.append(profile)
         return profile_pb2.UpdateMyProfileResponse(profile=profile)
 
     def GetPublicProfile(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
@@ -238,6 +242,30 @@ def test_protected_route_passes_the_verified_user(
     remaining = profile_double[0].timeouts[-1]
     assert remaining is not None
     assert 1.0 < remaining <= 2.1  # the route's timeout_ms: 2000
+
+
+def test_answers_render_as_json_format_did(
+    client: FlaskClient, bearer: dict[str, str], profile_double: tuple[ProfileDouble, str]
+) -> None:
+    """The compiled renderer + orjson answer the value MessageToDict (proto
+    names, no-presence fields printed) + int64_as_numbers + json.dumps gave."""
+    body = {
+        "display_name": "Zoë 🐎",
+        "bio": 'line\n"two"',
+        "preferences": {"theme": "dark", "ключ": "значение"},
+    }
+    response = client.patch("/v1/profiles/me", json=body, headers=bearer)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    answered = profile_double[0].answered[-1]
+    before = int64_as_numbers(
+        json_format.MessageToDict(
+            answered, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        ),
+        answered.DESCRIPTOR,
+    )
+    assert json.loads(response.data) == before
+    assert before["preferences"] == body["preferences"]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf import descriptor, json_format, message, message_factory
 from werkzeug.datastructures import MultiDict
@@ -15,7 +15,6 @@ from gateway.transcoding.json_values import (
     FD,
     FieldProblems,
     find_field,
-    int64_as_numbers,
     is_map,
     is_repeated,
     is_well_known,
@@ -23,6 +22,7 @@ from gateway.transcoding.json_values import (
     normalize_message,
     normalize_value,
 )
+from gateway.transcoding.render import render_message
 from gateway.transcoding.routes import HttpRoute
 
 UPDATE_MASK = "update_mask"
@@ -285,15 +285,8 @@ def render_response(route: HttpRoute, response: message.Message) -> Any:
     Field names as in the proto; fields without presence always printed.
     """
     if not route.response_body:
-        return _to_dict(response)
+        return render_message(response)
     field = route.method.output_type.fields_by_name[route.response_body]
     if field.type == FD.TYPE_MESSAGE and not is_repeated(field):
-        return _to_dict(getattr(response, field.name))
-    return _to_dict(response).get(field.name)
-
-
-def _to_dict(value: message.Message) -> Any:
-    rendered = json_format.MessageToDict(
-        value, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    return int64_as_numbers(rendered, cast(descriptor.Descriptor, value.DESCRIPTOR))
+        return render_message(getattr(response, field.name))
+    return render_message(response).get(field.name)
