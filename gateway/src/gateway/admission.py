@@ -114,10 +114,12 @@ class AdmissionQueue(Executor):
     1. the oldest item, once it has waited over `max_wait_seconds`: it is
        answered at once (shed, or for a probe served late), so no request
        waits much longer than the limit;
-    2. else, while the oldest has waited over half the limit, the newest: a
-       standing queue has formed (not a burst that drains by itself), under
-       FIFO every request would now wait about as long as the oldest, while
-       the newest can still be served in time and the oldest only shed;
+    2. else, while the oldest has waited over half the limit, or more items
+       wait than `standing_backlog` (default: two rounds of the worker's
+       threads), the newest: a standing queue has formed (not a burst that
+       drains by itself), under FIFO every request would now wait about as
+       long as the oldest, while the newest can still be served in time and
+       the oldest only shed;
     3. else the oldest: plain FIFO, fair while the queue drains quickly.
 
     Why not FIFO alone: under sustained overload every request waits behind
@@ -132,6 +134,15 @@ class AdmissionQueue(Executor):
     because always newest-first starves a few requests of a short, healthy
     queue (32 connections on 16 threads) into sheds.
 
+    Why the backlog as well: with the wait alone, newest-first began only
+    once the oldest had waited half the limit (250 ms), so under overload
+    (512 connections) the requests served first-in-first-out until then
+    made the accepted requests' p99 ~250 ms, 25x the unloaded p99 (`make
+    bench`, scenario 8). A queue of more than two rounds of threads is
+    overload at once: a closed loop of up to twice the worker's threads in
+    connections (32 on 2 x 8: the bench's scenarios) never queues that many
+    per worker, so healthy load stays first-in-first-out.
+
     A `max_wait_seconds` of 0 is FIFO, as gunicorn's own pool. With 0
     `threads` nothing serves the queue (for tests calling `take`).
     """
@@ -141,8 +152,11 @@ class AdmissionQueue(Executor):
         threads: int,
         max_wait_seconds: float,
         clock: Callable[[], float] = monotonic,
+        *,
+        standing_backlog: int | None = None,
     ) -> None:
         self.max_wait_seconds = max_wait_seconds
+        self.standing_backlog = 2 * threads if standing_backlog is None else standing_backlog
         self._clock = clock
         self._items: deque[_Item] = deque()
         self._ready = threading.Condition()
@@ -184,7 +198,9 @@ class AdmissionQueue(Executor):
                 self._ready.wait()
             now = self._clock()
             limit = self.max_wait_seconds
-            if limit > 0 and limit / 2 < now - self._items[0].queued_at <= limit:
+            oldest_wait = now - self._items[0].queued_at
+            standing = oldest_wait > limit / 2 or len(self._items) > self.standing_backlog
+            if limit > 0 and oldest_wait <= limit and standing:
                 item = self._items.pop()  # rule 2: a standing queue, newest first
             else:
                 item = self._items.popleft()  # rule 1 (expired) or 3 (FIFO)

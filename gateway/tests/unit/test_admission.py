@@ -62,8 +62,8 @@ class Clock:
 
 
 def queue_of(limit: float, clock: Clock) -> admission.AdmissionQueue:
-    # No threads: the test takes the items itself.
-    return admission.AdmissionQueue(0, limit, clock=clock)
+    # No threads: the test takes the items itself (and a backlog no test reaches).
+    return admission.AdmissionQueue(0, limit, clock=clock, standing_backlog=100)
 
 
 def taken(queue: admission.AdmissionQueue) -> tuple[str, float]:
@@ -93,6 +93,26 @@ def test_queue_serves_the_newest_once_the_oldest_waited_half_the_limit() -> None
     assert taken(queue) == ("new", 0.0)
     assert taken(queue) == ("mid", 0.02)
     assert taken(queue) == ("old", 0.11)  # alone: newest and oldest at once
+
+
+def test_queue_serves_the_newest_while_more_wait_than_its_standing_backlog() -> None:
+    clock = Clock()
+    queue = admission.AdmissionQueue(0, 0.2, clock=clock, standing_backlog=2)
+    for name in "abc":
+        queue.submit(str, name)
+        clock.now += 0.001
+    # Three waiting, over a backlog of 2, though none waited half the limit.
+    assert taken(queue) == ("c", 0.001)
+    # Two left: within the backlog, first-in-first-out again.
+    assert [taken(queue)[0] for _ in range(2)] == ["a", "b"]
+
+
+def test_the_standing_backlog_is_two_rounds_of_threads() -> None:
+    queue = admission.AdmissionQueue(3, 0.2)
+    try:
+        assert queue.standing_backlog == 6
+    finally:
+        queue.shutdown()
 
 
 def test_queue_takes_expired_items_first() -> None:
