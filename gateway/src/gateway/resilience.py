@@ -33,7 +33,7 @@ GATEWAY_CONCURRENCY_QUEUE_WAIT_MAX_MS; then it fails as 503 "saturated" with
 Retry-After: 1, as before. Waiting in proportion to the backend's own latency
 (as CoDel sets its target from the path's round trip) is what serves a burst
 against a slower healthy backend, while a stuck backend whose last answers
-took under 10 ms sheds its waiters within 100 ms.
+took under 25 ms sheds its waiters within 250 ms.
 
 Isolation is kept: the limit never exceeds GATEWAY_CONCURRENCY_MAX (7),
 below the worker's GATEWAY_THREADS (8), so a slow or stuck backend holds at
@@ -123,12 +123,15 @@ class ResilienceSettings(BaseSettings):
     # backend's recent round trips, clamped to QUEUE_WAIT_MS ..
     # QUEUE_WAIT_MAX_MS. A worker has at most GATEWAY_THREADS - limit waiters
     # per backend (6 at the minimum limit of 2): a wait of ceil(6 / 2) = 3
-    # round trips; 10 leaves room for latency noise. 100 ms: the old
-    # bulkhead's wait, all a fast backend's burst needs, and all a stuck
-    # backend (its last answers from before it stuck) holds a waiting thread.
+    # round trips; 10 leaves room for latency noise. 250 ms: what a fast
+    # backend's burst needs on a loaded machine (with 100 ms, the old
+    # bulkhead's wait, a few calls of 5,000 at 32 connections were still
+    # refused while all 7 calls in flight hit a ~100 ms p99 stall: quick
+    # `make bench`, scenarios 4 and 5), and all a stuck backend (its last
+    # answers from before it stuck) holds a waiting thread.
     # 500 ms: GATEWAY_MAX_QUEUE_WAIT_MS, the longest a request waits for a
     # thread; it should not wait longer for a backend.
-    concurrency_queue_wait_ms: int = Field(default=100, ge=0)
+    concurrency_queue_wait_ms: int = Field(default=250, ge=0)
     concurrency_queue_wait_rtts: float = Field(default=10.0, ge=0)
     concurrency_queue_wait_max_ms: int = Field(default=500, ge=0)
     # Expensive routes (proto option `expensive`): their own limit, which
