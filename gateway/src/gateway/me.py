@@ -12,19 +12,18 @@ Each part is rendered exactly as its own route renders it (`GET
 reuse their types. The parts are a declarative table (`PARTS`); the OpenAPI
 entry is built from the same table and the same descriptors.
 
-The three calls are issued as gRPC futures from the request's own thread
-(each admitted first by its backend's breaker and concurrency limit,
-gateway.resilience), so they are in flight together without a thread each:
-gRPC completes them in its own threads, and the request thread renders the
-answers as they arrive. (They used to run on a thread pool per worker: three
-thread hand-offs per request, measured in bench/CAPACITY.md.)
+The calls run on a thread pool made on first use in each (forked) gunicorn
+worker, never at import time (GATEWAY_ME_THREADS per worker).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,11 +57,12 @@ UNAVAILABLE: Mapping[str, str] = {"status": "unavailable"}
 
 
 class MeSettings(BaseSettings):
-    """GATEWAY_ME_TIMEOUT_MS: the whole request's budget."""
+    """GATEWAY_ME_TIMEOUT_MS (the whole request's budget), GATEWAY_ME_THREADS (per worker)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_ME_", extra="ignore", frozen=True)
 
     timeout_ms: int = Field(default=1500, ge=10, le=30_000)
+    threads: int = Field(default=24, ge=1, le=256)
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,27 @@ PARTS: tuple[MePart, ...] = (
         "recommendations", "switchyard.recommendation.v1.RecommendationService.GetRecommendations"
     ),
 )
+
+
+class LazyPool:
+    """A thread pool per process, made on first use (after gunicorn forks)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def get(self) -> futures.ThreadPoolExecutor:
+        pid = os.getpid()
+        if self._pool is None or self._pid != pid:
+            with self._lock:
+                if self._pool is None or self._pid != pid:
+                    self._pool = futures.ThreadPoolExecutor(
+                        max_workers=self.threads, thread_name_prefix="me-part"
+                    )
+                    self._pid = pid
+        return self._pool
 
 
 @dataclass(frozen=True)
@@ -105,56 +126,25 @@ def _bind(routes: Sequence[HttpRoute], backends: Mapping[str, Backend]) -> list[
     return bound
 
 
-@dataclass(frozen=True)
-class _InFlight:
-    """A part's call, issued as a future."""
-
-    bound: _Bound
-    future: grpc.Future[Any]
-
-
-def _start(
+def _fetch(
     bound: _Bound, deadline: float, metadata: tuple[tuple[str, str], ...], default_ms: int
-) -> _InFlight:
-    """Admit and issue one part's call; ApiError 503 when its backend refuses."""
+) -> Any:
     route = bound.route
-    guard = guard_for(bound.backend)
-    ticket = guard.admit()
-    # Counted after the admission, which may have waited for a slot.
-    timeout = min(deadline - time.monotonic(), route.timeout_seconds(default_ms))
+    remaining = deadline - time.monotonic()
+    timeout = min(remaining, route.timeout_seconds(default_ms))
     if timeout <= 0:
-        # The wait for a slot took the whole budget: the backend is saturated.
-        guard.complete(ticket, grpc.StatusCode.DEADLINE_EXCEEDED)
         raise TimeoutError("no time left")
     call = bound.backend.unary_call(route.method)
     try:
-        future = call.future(bound.request, timeout=timeout, metadata=metadata)
-    except BaseException:
-        guard.complete(ticket, grpc.StatusCode.UNKNOWN)
-        raise
-    # On gRPC's thread: the outcome for the breaker, the latency for the limit.
-    future.add_done_callback(lambda done: guard.complete(ticket, _code_of(done)))
-    return _InFlight(bound, future)
-
-
-def _code_of(done: grpc.Future[Any]) -> grpc.StatusCode:
-    # A call's future is a grpc.Call too (its status), whatever interceptors wrap it.
-    return done.code() if isinstance(done, grpc.Call) else grpc.StatusCode.UNKNOWN
-
-
-def _answer(call: _InFlight, deadline: float) -> Any:
-    """The part's rendered answer, once its call ends (its deadline bounds the wait)."""
-    bound = call.bound
-    # The call carries the deadline itself; the margin only covers scheduling.
-    wait = max(0.0, deadline - time.monotonic()) + 0.05
-    try:
-        response: message.Message = call.future.result(timeout=wait)
+        response: message.Message = guard_for(bound.backend).call(
+            lambda: call(bound.request, timeout=timeout, metadata=metadata)
+        )
     except grpc.RpcError as error:
         code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-        metrics.observe_call(bound.backend.name, bound.route.method.name, code.name)
+        metrics.observe_call(bound.backend.name, route.method.name, code.name)
         raise
-    metrics.observe_call(bound.backend.name, bound.route.method.name, "OK")
-    return render_response(bound.route, response)
+    metrics.observe_call(bound.backend.name, route.method.name, "OK")
+    return render_response(route, response)
 
 
 def _failure(error: BaseException) -> str:
@@ -177,6 +167,7 @@ def register_me(
     """Add GET /v1/me to `app`; returns the part keys it serves (for the spec)."""
     me_settings = settings or load_settings(MeSettings)
     bound = _bind(routes, backends)
+    pool = LazyPool(me_settings.threads)
     budget = me_settings.timeout_ms / 1000.0
 
     def me() -> Response:
@@ -189,25 +180,22 @@ def register_me(
         if request.remote_addr:
             metadata.append((CLIENT_ADDRESS_KEY, request.remote_addr))
         frozen = tuple(metadata)
-        calls: dict[str, _InFlight | Exception] = {}
-        for part in bound:
-            try:
-                calls[part.part.key] = _start(part, deadline, frozen, default_timeout_ms)
-            except (grpc.RpcError, ApiError, TimeoutError) as refused:
-                calls[part.part.key] = refused
+        executor = pool.get()
+        pending = {
+            part.part.key: executor.submit(_fetch, part, deadline, frozen, default_timeout_ms)
+            for part in bound
+        }
+        # The calls carry the deadline themselves; the margin only covers scheduling.
+        futures.wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         body: dict[str, Any] = {"user_id": verified.user_id}
-        for key, call in calls.items():
-            if isinstance(call, _InFlight):
-                try:
-                    body[key] = _answer(call, deadline)
-                    continue
-                except (grpc.RpcError, grpc.FutureTimeoutError) as failed:
-                    call.future.cancel()
-                    call_error: Exception = failed
-            else:
-                call_error = call
+        for key, future in pending.items():
+            if future.done() and future.exception() is None:
+                body[key] = future.result()
+                continue
+            error = future.exception() if future.done() else TimeoutError("deadline")
             logger.warning(
-                "me: part unavailable", extra={"part": key, "error": _failure(call_error)}
+                "me: part unavailable",
+                extra={"part": key, "error": _failure(error) if error else "unknown"},
             )
             body[key] = dict(UNAVAILABLE)
         return Response(encode(body), status=200, mimetype="application/json")

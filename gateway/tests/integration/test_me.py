@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 from gateway.app import create_app, state_of
 from gateway.backends import PAYMENT, PROFILE, RECOMMENDATION
+from gateway.me import LazyPool, MeSettings
 from gateway.resilience import BreakerState, guard_for, resilience_settings
 from gateway.settings import GatewaySettings
 from gateway.tokens import JwksCache, TokenVerifier
@@ -248,9 +249,9 @@ def test_every_part_gives_its_slot_back_and_feeds_the_breaker(
     bearer: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The parts are futures completed on gRPC's threads: each must still free
-    its backend's slot (or the limit would fill after a few requests) and count
-    for the backend's breaker (a stopped backend opens it)."""
+    """The parts run on the pool's threads: each must free its backend's slot
+    (or the limit would fill after a few requests) and count for the
+    backend's breaker (a stopped backend opens it)."""
     targets = dict(doubles["targets"], recommendation=_closed_port())
     client = _app(targets, jwks, monkeypatch)
     backends = state_of(client.application).backends
@@ -260,10 +261,19 @@ def test_every_part_gives_its_slot_back_and_feeds_the_breaker(
         assert body["profile"]["display_name"] == "Ada"
         assert body["wallet"]["user_id"] == USER_ID
         assert body["recommendations"] == {"status": "unavailable"}
-    # gRPC runs a future's callbacks just after its result is out: allow it a moment.
+    # A part's thread frees its slot just after its answer is out: allow it a moment.
     limiters = [guard_for(backends[name]).limiter for name in ("profile", "payment")]
     deadline = time.monotonic() + 5
     while any(limiter.in_flight for limiter in limiters) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [limiter.in_flight for limiter in limiters] == [0, 0]
     assert guard_for(backends["recommendation"]).breaker.state is BreakerState.OPEN
+
+
+def test_the_pool_is_made_per_process() -> None:
+    pool = LazyPool(2)
+    first = pool.get()
+    assert pool.get() is first
+    pool._pid = -1  # as after a fork
+    assert pool.get() is not first
+    assert MeSettings().timeout_ms == 1500
