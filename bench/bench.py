@@ -919,6 +919,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
     parser.add_argument("--tokens", type=int, help="users logged in to send requests")
     parser.add_argument("--only", default="", help="comma-separated scenario keys (debugging)")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument("--log", type=Path, help="copy the platform's log (WARNING and up) here")
     args = parser.parse_args()
     users = args.users or (10_000 if args.quick else 100_000)
     rounds = args.rounds or (2 if args.quick else 3)
@@ -1167,6 +1168,8 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         raise
     finally:
         platform_.stop()
+        if args.log and (workdir / "platform.log").exists():
+            shutil.copyfile(workdir / "platform.log", args.log)
         redis.terminate()
         redis.wait(timeout=10)
         if (urls or shard_urls) and not args.keep:

@@ -232,7 +232,13 @@ def _register_hooks(app: Flask) -> None:
         if error.status >= 500:
             logger.warning(
                 "request failed",
-                extra={"status": error.status, "code": error.code, "path": request.path},
+                # The detail tells a saturated backend from an open breaker or a failed call.
+                extra={
+                    "status": error.status,
+                    "code": error.code,
+                    "detail": error.detail,
+                    "path": request.path,
+                },
             )
         return problem_response(error, g.get("request_id"))
 
