@@ -15,7 +15,6 @@ is the interceptor's own cost per call.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 import time
@@ -40,9 +39,7 @@ def interceptor_at(ref: str) -> type[ServiceInterceptor]:
         text=True,
         check=True,
     ).stdout
-    spec = importlib.util.spec_from_loader("switchyard_kit._interceptor_ref", loader=None)
-    assert spec is not None  # noqa: S101
-    module = types.ModuleType(spec.name)
+    module = types.ModuleType("switchyard_kit._interceptor_ref")
     module.__package__ = "switchyard_kit"
     exec(compile(source, f"{ref}:{MODULE}", "exec"), module.__dict__)  # noqa: S102 - our own code
     interceptor: type[ServiceInterceptor] = module.ServiceInterceptor
@@ -50,9 +47,9 @@ def interceptor_at(ref: str) -> type[ServiceInterceptor]:
 
 
 class Checks(health_pb2_grpc.HealthServicer):
-    def Check(
+    def Check(  # noqa: N802 - the gRPC method's name
         self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext
-    ) -> health_pb2.HealthCheckResponse:  # noqa: N802, E501
+    ) -> health_pb2.HealthCheckResponse:
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
