@@ -357,6 +357,23 @@ def drop_databases(admin_url: str, urls: Iterable[str]) -> None:
     admin.dispose()
 
 
+def platform_env(redis_port: int, urls: dict[str, str]) -> dict[str, str]:
+    """The settings every bench platform runs with: quiet logs, no tracing,
+    the private Redis, each service's database, cheap password hashing."""
+    return {
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "AUTH_ARGON2_TIME_COST": "1",
+        "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
+        "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+        # Every bench login comes from 127.0.0.1: the gateway's per-address
+        # login limit would let the 1,000 tokens in at a few a minute.
+        "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
+        "OTEL_SDK_DISABLED": "true",
+        **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
+    }
+
+
 def migrate(env: dict[str, str]) -> None:
     for name in SERVICES:
         subprocess.run(  # noqa: S603 - our own interpreter and modules
@@ -936,18 +953,7 @@ def main() -> int:  # noqa: PLR0915 - one linear run
     began = time.monotonic()
     try:
         urls = create_databases(POSTGRES_URL)
-        env = {
-            "LOG_LEVEL": "WARNING",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "AUTH_ARGON2_TIME_COST": "1",
-            "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
-            "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
-            # Every bench login comes from 127.0.0.1: the gateway's per-address
-            # login limit would let the 1,000 tokens in at a few a minute.
-            "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
-            "OTEL_SDK_DISABLED": "true",
-            **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
-        }
+        env = platform_env(redis_port, urls)
         ports = {name: free_port() for name in (*SERVICES, "gateway")}
         config = PlatformConfig(ports=ports, data_dir=workdir / "data", extra_env=env)
         base_env = config.base_env()

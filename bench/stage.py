@@ -58,17 +58,7 @@ def staged_platform(
     platform_ = Platform([], output=None)
     try:
         urls = bench.create_databases(bench.POSTGRES_URL)
-        platform_env = {
-            "LOG_LEVEL": "WARNING",
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "AUTH_ARGON2_TIME_COST": "1",
-            "AUTH_ARGON2_MEMORY_COST_KIB": "8192",
-            "OTEL_SDK_DISABLED": "true",
-            # Every client logs in from 127.0.0.1 (the per-address login limit).
-            "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
-            **{f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()},
-            **(env or {}),
-        }
+        platform_env = bench.platform_env(redis_port, urls) | (env or {})
         ports = {name: bench.free_port() for name in (*SERVICES, "gateway")}
         config = PlatformConfig(ports=ports, data_dir=workdir / "data", extra_env=platform_env)
         base_env = config.base_env()
