@@ -57,17 +57,10 @@ def export(ref: str | None, into: Path) -> Path:
 
 
 def gateway_of(name: str, code: Path, port: int, env: dict[str, str]) -> Component:
+    """A gateway running the gateway and kit code under `code`."""
     path = [str(code / folder) for folder in CODE]
-    return Component(
-        name=name,
-        argv=[sys.executable, "-m", "gateway"],
-        env={
-            **env,
-            "GATEWAY_PORT": str(port),
-            "PYTHONPATH": os.pathsep.join([*path, env.get("PYTHONPATH", "")]),
-        },
-        health_http=f"http://127.0.0.1:{port}/healthz",
-    )
+    pythonpath = os.pathsep.join([*path, env.get("PYTHONPATH", "")])
+    return bench.gateway_component(name, port, {**env, "PYTHONPATH": pythonpath})
 
 
 def main() -> int:

@@ -401,6 +401,26 @@ def login_tokens(gateway: str, count: int) -> list[str]:
         return list(pool.map(login, range(count)))
 
 
+def service_component(name: str, service: str, port: int, env: dict[str, str]) -> Component:
+    """One more instance of `service`'s gRPC server on `port`, with `env`."""
+    return Component(
+        name=name,
+        argv=[sys.executable, "-m", f"{service}_service", "serve"],
+        env={**env, f"{service.upper()}_PORT": str(port)},
+        health_grpc=f"127.0.0.1:{port}",
+    )
+
+
+def gateway_component(name: str, port: int, env: dict[str, str]) -> Component:
+    """One more gateway (gunicorn, as `make run` starts it) on `port`, with `env`."""
+    return Component(
+        name=name,
+        argv=[sys.executable, "-m", "gateway"],
+        env={**env, "GATEWAY_PORT": str(port)},
+        health_http=f"http://127.0.0.1:{port}/healthz",
+    )
+
+
 def gunicorn_peer(name: str, app: str, port: int, env: dict[str, str]) -> Component:
     return Component(
         name=name,
@@ -985,43 +1005,24 @@ def main() -> int:  # noqa: PLR0915 - one linear run
         sharded_payment, sharded_gateway = free_port(), free_port()
         ceiling_port, monolith_port = free_port(), free_port()
         components += [
-            Component(
-                name="profile-cold",
-                argv=[sys.executable, "-m", "profile_service", "serve"],
-                env={
-                    **base_env,
-                    "PROFILE_PORT": str(cold_profile),
-                    "PROFILE_CACHE_TTL_SECONDS": "0.001",
-                },
-                health_grpc=f"127.0.0.1:{cold_profile}",
+            service_component(
+                "profile-cold",
+                "profile",
+                cold_profile,
+                {**base_env, "PROFILE_CACHE_TTL_SECONDS": "0.001"},
             ),
-            Component(
-                name="gateway-cold",
-                argv=[sys.executable, "-m", "gateway"],
-                env={
-                    **base_env,
-                    "GATEWAY_PORT": str(cold_gateway),
-                    "PROFILE_TARGET": f"127.0.0.1:{cold_profile}",
-                },
-                health_http=f"http://127.0.0.1:{cold_gateway}/healthz",
+            gateway_component(
+                "gateway-cold",
+                cold_gateway,
+                {**base_env, "PROFILE_TARGET": f"127.0.0.1:{cold_profile}"},
             ),
             # No relay for the sharded payment service: its outbox waits (the
             # relays and consumers are measured with scenario 5).
-            Component(
-                name="payment-sharded",
-                argv=[sys.executable, "-m", "payment_service", "serve"],
-                env={**sharded_env, "PAYMENT_PORT": str(sharded_payment)},
-                health_grpc=f"127.0.0.1:{sharded_payment}",
-            ),
-            Component(
-                name="gateway-sharded",
-                argv=[sys.executable, "-m", "gateway"],
-                env={
-                    **base_env,
-                    "GATEWAY_PORT": str(sharded_gateway),
-                    "PAYMENT_TARGET": f"127.0.0.1:{sharded_payment}",
-                },
-                health_http=f"http://127.0.0.1:{sharded_gateway}/healthz",
+            service_component("payment-sharded", "payment", sharded_payment, sharded_env),
+            gateway_component(
+                "gateway-sharded",
+                sharded_gateway,
+                {**base_env, "PAYMENT_TARGET": f"127.0.0.1:{sharded_payment}"},
             ),
             gunicorn_peer("ceiling", "ceiling:app", ceiling_port, base_env),
             gunicorn_peer(

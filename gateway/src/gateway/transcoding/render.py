@@ -10,7 +10,7 @@ spelled as json_format spells them. Well-known types (google.protobuf.*) go
 to json_format itself, field by field, so their spelling cannot drift; the
 rare types the table does not cover (with extensions, or with
 pb.enumvalue.json enum names) take the old path whole. The equivalence is
-pinned by tests/unit/test_render.py over every response type of the routes;
+pinned by gateway/tests/unit/test_render.py over every response type of the routes;
 bench/render_micro.py measures the gain.
 
 `encode` turns the result into JSON bytes with orjson: every value here is
