@@ -3,6 +3,8 @@ statements, and when foreign keys are checked."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -80,3 +82,36 @@ def test_foreign_keys_are_checked_at_the_end_of_the_one_statement(database, back
     with database.engine.connect() as connection:
         kept = connection.execute(select(t.accounts.c.id).order_by(t.accounts.c.id)).scalars()
         assert list(kept) == ["b-EUR"]
+
+
+@pytest.mark.backends("postgres")
+def test_a_row_inserted_by_two_transactions_at_once_is_skipped_not_an_error(database, backend):
+    """Eight transactions insert the same new account at the same instant, round
+    after round, as the first payments to a new merchant do. The account's id
+    and its (kind, owner, currency) are both unique: whichever one a loser's
+    insert meets first, the row is skipped, never a unique violation."""
+    sessions = 8
+    rounds = 300
+    start = threading.Barrier(sessions)
+
+    def insert_each_round(_: int) -> list[str]:
+        errors: list[str] = []
+        for round_ in range(rounds):
+            batch = WriteBatch("postgresql")
+            batch.add(ACCOUNTS, {**_account(f"r{round_}-EUR"), "owner": f"merchant-{round_}"})
+            start.wait()
+            try:
+                with database.engine.begin() as connection:
+                    batch.flush(connection)
+            except IntegrityError as error:
+                errors.append(str(error.orig).splitlines()[0])
+        return errors
+
+    with ThreadPoolExecutor(max_workers=sessions) as pool:
+        errors = [
+            error for errors in pool.map(insert_each_round, range(sessions)) for error in errors
+        ]
+    assert errors == [], f"{len(errors)} of {sessions * rounds} inserts failed: {errors[0]}"
+    with database.engine.connect() as connection:
+        accounts = connection.execute(select(func.count()).select_from(t.accounts)).scalar()
+    assert accounts == rounds

@@ -84,7 +84,7 @@ def test_several_writes_on_postgresql_are_one_statement_of_ctes():
     [(statement, parameters)] = connection.executed
     assert _sql(statement) == (
         "WITH w0 AS (INSERT INTO parents (id) VALUES (%(w0_id)s::INTEGER)"
-        " ON CONFLICT (id) DO NOTHING)"
+        " ON CONFLICT DO NOTHING)"
         " INSERT INTO children (id, parent_id, name)"
         " SELECT rows.id, rows.parent_id, rows.name"
         " FROM unnest(%(w1_id)s::INTEGER[], %(w1_parent_id)s::INTEGER[],"

@@ -36,12 +36,19 @@ class WriteTarget:
 
 
 def insert_target(table: Table, *, skip_existing: bool = False) -> WriteTarget:
-    """Inserts into `table`; with `skip_existing`, rows whose key is there are left alone."""
-    key = [column.name for column in table.primary_key]
+    """Inserts into `table`; with `skip_existing`, a row that is there already
+    (by any of the table's unique keys) is left alone.
+
+    Any unique key, not only the primary key: PostgreSQL turns a conflict into
+    "do nothing" only on the keys named in ON CONFLICT, and when two
+    transactions insert the same row at once the loser may meet the winner's
+    row in another unique index first (an account's (kind, owner, currency))
+    and fail with a unique violation. So `skip_existing` is for tables whose
+    unique keys all name the same row."""
     into_postgresql, into_sqlite = postgresql.insert(table), sqlite.insert(table)
     if skip_existing:
-        into_postgresql = into_postgresql.on_conflict_do_nothing(index_elements=key)
-        into_sqlite = into_sqlite.on_conflict_do_nothing(index_elements=key)
+        into_postgresql = into_postgresql.on_conflict_do_nothing()
+        into_sqlite = into_sqlite.on_conflict_do_nothing()
 
     def part(prefix: str, columns: tuple[str, ...], many: bool) -> UpdateBase:
         if not many:

@@ -204,7 +204,9 @@ def write_slot_rows(session: Session, rows: SlotRows) -> None:
     shared = rows.tables["shared_accounts"]
     if shared:
         into = (postgresql if dialect == "postgresql" else sqlite).insert(t.accounts)
-        session.execute(into.on_conflict_do_nothing(index_elements=["id"]), shared)
+        # Any unique key (see insert_target): payments on this shard may be
+        # creating the same merchant's account at this moment.
+        session.execute(into.on_conflict_do_nothing(), shared)
     for name, table, dropped in _TARGETS:
         batch = [
             {key: value for key, value in row.items() if key not in dropped}
