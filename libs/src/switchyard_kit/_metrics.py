@@ -31,6 +31,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from switchyard_kit._engine import create_database_engine
+
 logger = logging.getLogger("switchyard.metrics")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -310,6 +312,12 @@ def watch_outbox_backlog(
     `timeout_seconds` (a slower one leaves the gauges out of that scrape);
     names are the caller's own constants, never user input.
 
+    The query runs on a connection of its own to `engine`'s database, never
+    one from `engine`'s pool: a query hung on a hung database link holds that
+    connection, and were it the loop's idle one, the loop would open another,
+    time out connecting and back off, beating its heartbeat: a stuck loop would
+    look alive (tests/faults/test_relay_hung_database.py).
+
     Example::
 
         watch_outbox_backlog(database.engine)   # payment relay: outbox.sent_at IS NULL
@@ -320,8 +328,12 @@ def watch_outbox_backlog(
     oldest = f", min({created_column})" if created_column else ""
     query = text(f"SELECT count(*){oldest} FROM {table} WHERE {unsent_column} IS NULL")  # noqa: S608 - checked identifiers
 
+    own_engine = create_database_engine(
+        engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0
+    )
+
     def count() -> tuple[int, float | None]:
-        with engine.connect() as connection:
+        with own_engine.connect() as connection:
             row = connection.execute(query).one()
         age: float | None = None
         if created_column:

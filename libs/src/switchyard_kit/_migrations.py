@@ -8,7 +8,7 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData
 
-from switchyard_kit._database import create_database_engine
+from switchyard_kit._engine import create_database_engine
 
 
 def alembic_config(database_url: str, migrations_dir: Path) -> Config:
