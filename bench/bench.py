@@ -85,6 +85,7 @@ from switchyard_dev.launcher import (
     PlatformConfig,
     platform_components,
 )
+from switchyard_dev.ports import free_port
 from switchyard_kit import watch_outbox_backlog, watch_stream_lag
 
 BENCH = Path(__file__).resolve().parent
@@ -192,12 +193,6 @@ SCENARIOS = (
         time_accepted=True,
     ),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- CPU accounting from /proc -------------------------------------------------

@@ -12,7 +12,6 @@ p50/p90/p99 per step.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import tempfile
 import time
@@ -23,14 +22,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 from switchyard_dev.launcher import SERVICES, Platform, PlatformConfig, platform_components
+from switchyard_dev.ports import free_port
 
 ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -7,7 +7,6 @@ PostgreSQL database per service and the real Redis).
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -22,12 +21,7 @@ from switchyard_dev.launcher import (
     PlatformConfig,
     platform_components,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from switchyard_dev.ports import free_port
 
 
 @dataclass

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import statistics
 import time
 import uuid
@@ -30,6 +29,7 @@ from switchyard_dev.launcher import (
     grpc_serving,
     platform_components,
 )
+from switchyard_dev.ports import free_ports
 from switchyard_dev.supervisor import RestartPolicy, Supervisor
 
 from faults.proxy import TcpProxy
@@ -106,21 +106,6 @@ class FaultPlatform:
         self.log.close()
 
 
-def _free_ports(names: tuple[str, ...]) -> dict[str, int]:
-    """A free loopback port per name, all different (each held until all are
-    picked, so the kernel cannot hand one out twice)."""
-    sockets = []
-    try:
-        for _ in names:
-            sock = socket.socket()
-            sockets.append(sock)
-            sock.bind(("127.0.0.1", 0))
-        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, sockets, strict=True)}
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _through(proxy: TcpProxy, url: str) -> str:
     return (
         make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
@@ -188,7 +173,7 @@ def start_fault_platform(
         *(f"metrics:{name}" for name in (*SERVICES, "relay", "gateway")),
         *(f"liveness:{name}" for name in WORKER_SERVICES),
     )
-    free = _free_ports(wanted)
+    free = free_ports(wanted)
     ports = {name: free[name] for name in (*SERVICES, "gateway")}
     metrics_ports = {name: free[f"metrics:{name}"] for name in (*SERVICES, "relay", "gateway")}
     config = PlatformConfig(

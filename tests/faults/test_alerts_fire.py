@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from switchyard_dev.observe import Prometheus, prometheus_binary, scrape_targets
+from switchyard_dev.ports import free_port
 
-from faults.platform import FaultPlatform, _free_ports, record, start_fault_platform, wait_for
+from faults.platform import FaultPlatform, record, start_fault_platform, wait_for
 
 SCRAPE_SECONDS = 1
 EVALUATION_SECONDS = 1
@@ -77,7 +78,7 @@ def observed(
     prometheus = Prometheus(
         binary,
         scrape_targets(platform.config, platform.platform.processes),
-        _free_ports(("prometheus",))["prometheus"],
+        free_port(),
         scrape_interval=f"{SCRAPE_SECONDS}s",
         evaluation_interval=f"{EVALUATION_SECONDS}s",
         for_overrides=FOR_OVERRIDES,

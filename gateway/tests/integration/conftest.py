@@ -5,7 +5,6 @@ client: admission control, slow clients."""
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -13,12 +12,7 @@ from pathlib import Path
 
 import pytest
 from switchyard_dev.launcher import Component, Platform
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from switchyard_dev.ports import free_port
 
 
 @contextmanager

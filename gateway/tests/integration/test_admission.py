@@ -11,7 +11,6 @@ outcome depends on the order of events, not on timings.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -23,6 +22,7 @@ import grpc
 import httpx
 import pytest
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
+from switchyard_dev.ports import free_port
 
 USER_ID = "7d0c7a4e-9a43-4f0c-9d7e-1e1c4f5a6b7c"
 LIMIT_MS = 100
@@ -51,12 +51,6 @@ class HeldAuth(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.LoginResponse(
             tokens=auth_pb2.Tokens(user_id=USER_ID, access_token="a", token_type="Bearer")
         )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from gateway.transcoding.json_values import int64_as_numbers
 from google.protobuf import json_format
 from switchyard.auth.v1 import auth_pb2, auth_pb2_grpc
 from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
+from switchyard_dev.ports import free_port
 from switchyard_kit import (
     Backend,
     FieldViolation,
@@ -116,10 +116,7 @@ def start_server(register: Callable[[grpc.Server], None]) -> tuple[grpc.Server, 
 
 
 def closed_port_target() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

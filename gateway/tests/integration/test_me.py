@@ -3,7 +3,6 @@ a failing or slow part reported as unavailable while the rest answers 200."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from gateway.tokens import JwksCache, TokenVerifier
 from switchyard.payment.v1 import payment_pb2, payment_pb2_grpc
 from switchyard.profile.v1 import profile_pb2, profile_pb2_grpc
 from switchyard.recommendation.v1 import recommendation_pb2, recommendation_pb2_grpc
+from switchyard_dev.ports import free_port
 from switchyard_kit import Backend
 
 USER_ID = "0b8f0d7e-6f0e-4d55-9c1a-7a3f2b4c5d6e"
@@ -98,9 +98,7 @@ def _serve(register: Callable[[grpc.Server], None]) -> tuple[grpc.Server, str]:
 
 
 def _closed_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{sock.getsockname()[1]}"
+    return f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import pytest
 from gateway.problems import ApiError
 from gateway.ratelimit import RateLimits
+from switchyard_dev.ports import free_port as closed_port
 
 from gateway import metrics
 
@@ -60,12 +60,6 @@ def test_an_empty_rate_turns_the_limit_off() -> None:
     limits = RateLimits({"refresh": ""}, None)
     for _ in range(100):
         limits.check("refresh", "192.0.2.1")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_redis_down_fails_open_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:

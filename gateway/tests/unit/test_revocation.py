@@ -4,7 +4,6 @@ session's access token."""
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +18,7 @@ from gateway.revocation import (
     StreamedRevocations,
 )
 from gateway.tokens import JwksCache, TokenVerifier
+from switchyard_dev.ports import free_port as _closed_port
 
 ISSUER = "switchyard-auth"
 AUDIENCE = "switchyard-api"
@@ -98,12 +98,6 @@ def test_old_revocations_are_forgotten(polled, auth, clock) -> None:
     assert polled.is_revoked("s1")
     clock.now += 1201
     assert not polled.is_revoked("s1")
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_redis_down_falls_back_to_polling_auth(polled, auth, clock) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+from switchyard_dev.ports import free_port as _free_port
 from switchyard_kit import LIVENESS_PATH, Heartbeat, start_liveness
 from switchyard_kit._liveness import wait_beating
 
@@ -20,12 +20,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _status(port: int, path: str = LIVENESS_PATH) -> int:

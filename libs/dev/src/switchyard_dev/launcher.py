@@ -14,6 +14,7 @@ databases default to SQLite files under SWITCHYARD_DATA_DIR (./data), and
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -206,7 +207,9 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback URL we built
             return bool(response.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        # HTTPException: something that is not an HTTP/1 server answered
+        # (another process's gRPC server on the port): not this component.
         return False
 
 

@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from switchyard_kit import upgrade_database
 
+from switchyard_dev.ports import free_port
 from switchyard_dev.testing import unavailable
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -79,12 +80,6 @@ def prod_settings() -> dict[str, str]:
 
 def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PgBouncer:

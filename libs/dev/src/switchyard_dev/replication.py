@@ -24,7 +24,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from switchyard_dev.ports import free_port as _free_port
 from switchyard_dev.testing import unavailable
 
 DEFAULT_POSTGRES_BIN = "/usr/lib/postgresql/15/bin"
@@ -65,12 +65,6 @@ local all all trust
 host all all 127.0.0.1/32 trust
 host replication all 127.0.0.1/32 trust
 """
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _owned_temp_dir(prefix: str) -> Path:

@@ -18,6 +18,7 @@ from payment_service.entrypoints.app import payment_relay
 from sqlalchemy import func, select
 from switchyard.events.v1 import events_pb2, events_pb2_grpc
 from switchyard.payment.v1 import events_pb2 as payment_events
+from switchyard_dev.ports import free_port
 from switchyard_kit.events import (
     EventSinkServicer,
     GrpcSinkPublisher,
@@ -36,10 +37,7 @@ class TcpProxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
+        self.port = free_port()
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from alembic.config import Config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from profile_service.entrypoints.app import MIGRATIONS_DIR
 from sqlalchemy import create_engine, inspect, text
+from switchyard_dev.ports import free_port
 from switchyard_kit import upgrade_database
 
 
@@ -62,12 +62,6 @@ def test_upgrade_from_empty_then_down_and_up_again(database_url: str) -> None:
     assert "profiles" not in tables(database_url)
     upgrade_database(database_url, MIGRATIONS_DIR)
     assert "profiles" in tables(database_url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.timeout(60)
