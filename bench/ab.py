@@ -11,6 +11,11 @@ each round, and B/A ratios of their medians.
 
     .venv/bin/python bench/ab.py /v1/profiles/me --a HEAD~3
     .venv/bin/python bench/ab.py /v1/me --a 92a1322 --b HEAD --rounds 6
+    .venv/bin/python bench/ab.py /v1/profiles/me --a HEAD --connections 512 \
+        --b-env GATEWAY_MAX_QUEUE_WAIT_MS=250     # one setting, same code
+
+Each round also prints the 2xx answers' p50 / p99 (wrk's "accepted"
+latency: what the requests that were not shed waited) and the non-2xx.
 
 Only `gateway/src` and `libs/src` (the kit) are taken from each ref; the
 generated protobuf code and every installed package are this checkout's.
@@ -71,21 +76,34 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--b-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of gateway B only (repeatable)",
+    )
     args = parser.parse_args()
+    b_env = dict(pair.split("=", 1) for pair in args.b_env)
     wrk = bench.ensure_wrk()
     ports = {"A": bench.free_port(), "B": bench.free_port()}
 
     def gateways(env: dict[str, str]) -> list[Component]:
         code_a = export(args.a, Path(env["SWITCHYARD_DATA_DIR"]).parent / "code-a")
         code_b = export(args.b, Path(env["SWITCHYARD_DATA_DIR"]).parent / "code-b")
-        return [gateway_of("A", code_a, ports["A"], env), gateway_of("B", code_b, ports["B"], env)]
+        return [
+            gateway_of("A", code_a, ports["A"], env),
+            gateway_of("B", code_b, ports["B"], {**env, **b_env}),
+        ]
 
     with staged_platform(extra=gateways) as staged:
-        scenario = bench.Scenario("ab", args.path, "ab", args.path, connections=args.connections)
+        scenario = bench.Scenario(
+            "ab", args.path, "ab", args.path, connections=args.connections, time_accepted=True
+        )
         meters = {
             name: bench.CpuMeter({name: [staged.platform.processes[name].pid]}) for name in ports
         }
-        rows: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+        rows: dict[str, list[tuple[float, float, float]]] = {"A": [], "B": []}
         for port in ports.values():
             bench.run_wrk(wrk, scenario, port, 2, staged.tokens_file)
         for round_ in range(1, args.rounds + 1):
@@ -99,24 +117,32 @@ def main() -> int:
                 ok = sum(n for s, n in result["statuses"].items() if s.startswith("2"))
                 rps = ok / (result["duration_us"] / 1e6)
                 ms = cpu * 1000 / max(ok, 1)
-                rows[name].append((rps, ms))
+                accepted = result["accepted"]
+                p99 = accepted["p99_us"] / 1000
+                rows[name].append((rps, ms, p99))
                 others = {s: n for s, n in result["statuses"].items() if not s.startswith("2")}
                 print(
-                    f"ab: round {round_} {name}: {rps:7.0f} req/s, gateway CPU {ms:.3f} ms per 2xx"
+                    f"ab: round {round_} {name}: {rps:7.0f} req/s, gateway CPU {ms:.3f} ms per 2xx,"
+                    f" 2xx p50 / p99 {accepted['p50_us'] / 1000:.1f} / {p99:.1f} ms"
                     + (f", non-2xx {others}" if others else ""),
                     flush=True,
                 )
         median = {
-            name: (statistics.median(r for r, _ in row), statistics.median(m for _, m in row))
+            name: tuple(statistics.median(column) for column in zip(*row, strict=True))
             for name, row in rows.items()
         }
         print(
             f"\nab: {args.path}, A = {args.a}, B = {args.b or 'working tree'}, "
-            f"{args.rounds} rounds x {args.seconds:.0f} s, {args.connections} connections\n"
-            f"ab: A {median['A'][0]:.0f} req/s, {median['A'][1]:.3f} ms CPU per 2xx\n"
-            f"ab: B {median['B'][0]:.0f} req/s, {median['B'][1]:.3f} ms CPU per 2xx\n"
+            f"{args.rounds} rounds x {args.seconds:.0f} s, {args.connections} connections"
+            + (f", B with {b_env}" if b_env else "")
+            + "\n"
+            f"ab: A {median['A'][0]:.0f} req/s, {median['A'][1]:.3f} ms CPU per 2xx,"
+            f" 2xx p99 {median['A'][2]:.1f} ms\n"
+            f"ab: B {median['B'][0]:.0f} req/s, {median['B'][1]:.3f} ms CPU per 2xx,"
+            f" 2xx p99 {median['B'][2]:.1f} ms\n"
             f"ab: B/A req/s {median['B'][0] / median['A'][0]:.3f}x, "
-            f"CPU per 2xx {median['B'][1] / median['A'][1]:.3f}x"
+            f"CPU per 2xx {median['B'][1] / median['A'][1]:.3f}x, "
+            f"2xx p99 {median['B'][2] / median['A'][2]:.3f}x"
         )
         return 0
 
