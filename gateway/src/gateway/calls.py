@@ -129,7 +129,8 @@ def make_view(
         call = backend.unary_call(route.method)
         try:
             rpc_response: message.Message = guard.call(
-                lambda: call(rpc_request, timeout=timeout, metadata=tuple(metadata))
+                lambda: call(rpc_request, timeout=timeout, metadata=tuple(metadata)),
+                method_name,
             )
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -138,7 +138,7 @@ def _fetch(
     call = bound.backend.unary_call(route.method)
     try:
         response: message.Message = guard_for(bound.backend).call(
-            lambda: call(bound.request, timeout=timeout, metadata=metadata)
+            lambda: call(bound.request, timeout=timeout, metadata=metadata), route.method.name
         )
     except grpc.RpcError as error:
         code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -282,9 +282,19 @@ class GradientLimit:
     family, after Netflix concurrency-limits' Gradient2Limit and VegasLimit).
 
     Feed it one sample per finished call: its round trip in seconds, the
-    calls in flight when it started (itself included), and whether it was
-    dropped (timed out or found the backend unavailable). Not thread-safe on
-    its own: ConcurrencyLimiter calls it under its lock. O(1) per sample.
+    calls in flight when it started (itself included), whether it was
+    dropped (timed out or found the backend unavailable), and its method.
+    Not thread-safe on its own: ConcurrencyLimiter calls it under its lock.
+    O(1) per sample.
+
+    The baseline (the latency without queueing) is kept per method: one
+    backend serves fast reads and slower writes, and against the reads'
+    baseline every write looked like queueing. In `make bench` the payment
+    limit learned GetWallet's ~3 ms from /v1/me, then shrank to its minimum
+    on the first CreatePayment calls (~12 ms, a "gradient" of 0.4), and the
+    writes queued behind 2 calls in flight per worker until their waits ran
+    out as 503s. The limit itself stays one per backend: it guards the
+    backend's capacity, whichever method uses it.
 
     Example::
 
@@ -293,6 +303,7 @@ class GradientLimit:
             limit.update(rtt=0.010, in_flight=6, dropped=False)  # at the baseline: 6 -> 7
         limit.update(rtt=0.030, in_flight=7, dropped=False)      # 3x the baseline: 6 (6.5)
         limit.update(rtt=2.0, in_flight=7, dropped=True)         # a drop, 10% less: 5 (5.85)
+        limit.update(0.030, in_flight=5, dropped=False, method="Pay")  # Pay's own baseline: 6
     """
 
     def __init__(
@@ -328,7 +339,7 @@ class GradientLimit:
         self._recent_alpha = 2 / (10 + 1)
         self._recent = 0.0
         self._limit = float(min(maximum, max(minimum, initial)))
-        self._baseline = 0.0
+        self._baselines: dict[str, _Baseline] = {}
         self._samples = 0
 
     @property
@@ -336,24 +347,32 @@ class GradientLimit:
         # The epsilon keeps 6.2 + 4 x 0.2 from flooring to 6.
         return int(self._limit + 1e-9)
 
-    @property
-    def baseline_rtt(self) -> float | None:
-        """The long average round trip of successful calls (None before any)."""
-        return self._baseline if self._samples else None
+    def baseline_rtt(self, method: str = "") -> float | None:
+        """The long average round trip of `method`'s successful calls (None before any)."""
+        baseline = self._baselines.get(method)
+        return baseline.rtt if baseline is not None else None
 
     @property
     def recent_rtt(self) -> float | None:
-        """The average round trip of about the last 10 successful calls (None before any)."""
+        """The average round trip of about the last 10 successful calls, of
+        any method (None before any)."""
         return self._recent if self._samples else None
 
-    def update(self, rtt: float, in_flight: int, dropped: bool) -> int:
-        """Take one sample; return the new limit."""
+    def update(self, rtt: float, in_flight: int, dropped: bool, method: str = "") -> int:
+        """Take one sample of `method`; return the new limit."""
         if dropped:
             # A timeout says nothing about the backend's latency (it is the
             # deadline), but that it is overloaded or stuck: back off at once.
             self._limit = max(self.minimum, self._limit * self.backoff)
             return self.limit
-        self._observe(rtt)
+        self._samples += 1
+        self._recent = (
+            rtt if self._samples == 1 else self._recent + (rtt - self._recent) * self._recent_alpha
+        )
+        baseline = self._baselines.get(method)
+        if baseline is None:
+            baseline = self._baselines[method] = _Baseline()
+        baseline.observe(rtt, self._alpha, self.warmup)
         if in_flight < self._limit / 2:
             # Half the limit unused: the call's latency was not caused by our
             # concurrency and says nothing about whether the backend could take
@@ -362,25 +381,33 @@ class GradientLimit:
             return self.limit
         # The gradient: 1 while latency is within tolerance of the baseline,
         # down to 0.5 (never halve on one outlier) as queueing builds up.
-        gradient = 1.0 if rtt <= 0 else max(0.5, min(1.0, self.tolerance * self._baseline / rtt))
+        gradient = 1.0 if rtt <= 0 else max(0.5, min(1.0, self.tolerance * baseline.rtt / rtt))
         estimate = self._limit * gradient + self.queue_size
         new = self._limit * (1 - self.smoothing) + estimate * self.smoothing
         self._limit = min(self.maximum, max(self.minimum, new))
         return self.limit
 
-    def _observe(self, rtt: float) -> None:
-        self._samples += 1
-        self._recent = (
-            rtt if self._samples == 1 else self._recent + (rtt - self._recent) * self._recent_alpha
-        )
-        if self._samples <= self.warmup:
-            self._baseline += (rtt - self._baseline) / self._samples  # plain mean
+
+class _Baseline:
+    """One method's round trip without queueing: the plain mean of its first
+    `warmup` calls, then an exponential average over about `long_window`."""
+
+    __slots__ = ("rtt", "samples")
+
+    def __init__(self) -> None:
+        self.rtt = 0.0
+        self.samples = 0
+
+    def observe(self, rtt: float, alpha: float, warmup: int) -> None:
+        self.samples += 1
+        if self.samples <= warmup:
+            self.rtt += (rtt - self.rtt) / self.samples  # plain mean
         else:
-            self._baseline += (rtt - self._baseline) * self._alpha
-        if self._baseline > 2 * rtt:
+            self.rtt += (rtt - self.rtt) * alpha
+        if self.rtt > 2 * rtt:
             # Latency is back to normal after a long spell of load: let go of
             # the inflated baseline faster than the average alone would.
-            self._baseline *= 0.9
+            self.rtt *= 0.9
 
 
 @dataclass(frozen=True)
@@ -405,16 +432,19 @@ class LimitReached(Exception):
 
 @dataclass(frozen=True)
 class Slot:
-    """One admitted call: when it started, and the calls in flight then (itself included)."""
+    """One admitted call: when it started, the calls in flight then (itself
+    included), and its method."""
 
     started: float
     in_flight: int
+    method: str = ""
 
 
 class _Waiter:
-    __slots__ = ("abandoned", "ready", "slot")
+    __slots__ = ("abandoned", "method", "ready", "slot")
 
-    def __init__(self) -> None:
+    def __init__(self, method: str) -> None:
+        self.method = method
         self.ready = threading.Event()
         self.slot: Slot | None = None
         self.abandoned = False
@@ -472,17 +502,17 @@ class ConcurrencyLimiter:
     def queued(self) -> int:
         return self._queued
 
-    def acquire(self) -> Slot:
-        """A slot for one call, or LimitReached after the queue wait."""
+    def acquire(self, method: str = "") -> Slot:
+        """A slot for one call of `method`, or LimitReached after the queue wait."""
         with self._lock:
             if self._in_flight < self._limit and not self._queued:
-                return self._admit()
+                return self._admit(method)
             if self.queue_wait is None:
                 raise LimitReached(self.name)
             if not self._queued:
                 self._waiters.clear()  # only waiters that gave up are left
             timeout = self.queue_wait.seconds(self._algorithm.recent_rtt)
-            waiter = _Waiter()
+            waiter = _Waiter(method)
             self._waiters.append(waiter)
             self._queued += 1
         if waiter.ready.wait(timeout):
@@ -501,7 +531,7 @@ class ConcurrencyLimiter:
         rtt = self._clock() - slot.started
         with self._lock:
             self._in_flight -= 1
-            limit = self._algorithm.update(rtt, slot.in_flight, dropped)
+            limit = self._algorithm.update(rtt, slot.in_flight, dropped, slot.method)
             if limit != self._limit:
                 self._limit = limit
                 if self._on_limit is not None:
@@ -512,12 +542,12 @@ class ConcurrencyLimiter:
                 if waiter.abandoned:
                     continue
                 self._queued -= 1
-                waiter.slot = self._admit()
+                waiter.slot = self._admit(waiter.method)
                 waiter.ready.set()
 
-    def _admit(self) -> Slot:
+    def _admit(self, method: str) -> Slot:
         self._in_flight += 1
-        return Slot(self._clock(), self._in_flight)
+        return Slot(self._clock(), self._in_flight, method)
 
 
 @dataclass(frozen=True)
@@ -606,9 +636,9 @@ class BackendGuard:
         # Bound once: the gauge moves twice on every call.
         self._in_flight = metrics.BACKEND_IN_FLIGHT.labels(self.limiter.name)
 
-    def admit(self) -> Ticket:
-        """Leave to make one call, or ApiError 503 with Retry-After when the
-        breaker is open or the limit stays reached through the queue wait."""
+    def admit(self, method: str = "") -> Ticket:
+        """Leave to make one call of `method`, or ApiError 503 with Retry-After
+        when the breaker is open or the limit stays reached through the queue wait."""
         try:
             permit = self.breaker.acquire()
         except CircuitOpen as error:
@@ -619,7 +649,7 @@ class BackendGuard:
                 headers={"Retry-After": str(max(1, math.ceil(error.retry_after)))},
             ) from None
         try:
-            slot = self.limiter.acquire()
+            slot = self.limiter.acquire(method)
         except LimitReached:
             self.breaker.release(permit)
             metrics.BACKEND_REJECTED.labels(self.limiter.name, "limit_reached").inc()
@@ -637,13 +667,13 @@ class BackendGuard:
         free the slot. Safe from any thread."""
         self._finish(ticket, failed=code in BREAKER_FAILURES)
 
-    def call(self, make_call: Callable[[], T]) -> T:
-        """Run `make_call` (one gRPC call) under the breaker and the limit.
+    def call(self, make_call: Callable[[], T], method: str = "") -> T:
+        """Run `make_call` (one gRPC call of `method`) under the breaker and the limit.
 
         Raises ApiError 503 (with Retry-After) when the breaker is open or the
         limit is reached; a grpc.RpcError from the call passes through.
         """
-        ticket = self.admit()
+        ticket = self.admit(method)
         try:
             result = make_call()
         except grpc.RpcError as error:

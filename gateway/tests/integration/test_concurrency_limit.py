@@ -22,16 +22,18 @@ from gateway.resilience import BackendGuard, ResilienceSettings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICE_SECONDS = 0.040
+FAST_SECONDS = 0.002
 # The bench's connection count; the old bulkhead admits 6 per 40 ms, so in its
 # 100 ms of waiting at most 18 of these could get a slot.
 BURST = 32
 
 
 class SlowHealth(health_pb2_grpc.HealthServicer):
-    """A healthy backend: every call takes SERVICE_SECONDS, however many run."""
+    """A healthy backend: every call takes SERVICE_SECONDS, however many run
+    (FAST_SECONDS for the service "fast": a cheaper method of the same backend)."""
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        time.sleep(SERVICE_SECONDS)
+        time.sleep(FAST_SECONDS if request.service == "fast" else SERVICE_SECONDS)
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
@@ -83,6 +85,42 @@ def test_a_burst_against_a_healthy_backend_is_served_not_shed(
     statuses = _burst(guard, health)
     assert statuses.count(503) == 0, statuses
     assert guard.limiter.in_flight == 0
+
+
+def test_a_slower_method_after_a_fast_one_keeps_the_limit(
+    health: health_pb2_grpc.HealthStub,
+) -> None:
+    """A worker's 8 threads call the slow method in a loop after the fast one
+    set the backend's latency (as CreatePayment after GetWallet): the slow
+    calls are not taken for queueing, so the limit stays at its maximum and
+    the calls run 7 at a time, not 2."""
+    guard = BackendGuard("mixed-methods", ResilienceSettings())
+    fast, slow = health_pb2.HealthCheckRequest(service="fast"), health_pb2.HealthCheckRequest()
+    stop = threading.Event()
+    statuses: list[int] = []
+    peak: list[int] = [0]
+
+    def loop(request: Any, method: str) -> None:
+        while not stop.is_set():
+            try:
+                guard.call(lambda: health.Check(request, timeout=10), method)
+                statuses.append(200)
+            except ApiError as error:
+                statuses.append(error.status)
+            peak[0] = max(peak[0], guard.limiter.in_flight)
+
+    for request, method, seconds in ((fast, "Fast", 1.0), (slow, "Slow", 2.0)):
+        stop.clear()
+        callers = [threading.Thread(target=loop, args=(request, method)) for _ in range(8)]
+        for caller in callers:
+            caller.start()
+        time.sleep(seconds)
+        stop.set()
+        for caller in callers:
+            caller.join(30)
+        assert guard.limiter.limit == 7, method
+    assert statuses.count(503) == 0
+    assert peak[0] == 7
 
 
 def test_the_old_fixed_bulkhead_shed_the_same_burst(health: health_pb2_grpc.HealthStub) -> None:

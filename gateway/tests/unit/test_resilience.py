@@ -271,8 +271,27 @@ def test_the_limit_shrinks_when_latency_doubles() -> None:
     shrinking = [_steady(limit, 0.020, 5) for _ in range(4)]
     assert shrinking == sorted(shrinking, reverse=True)
     assert shrinking[-1] < 20
-    assert limit.baseline_rtt is not None
-    assert limit.baseline_rtt < 0.015
+    assert limit.baseline_rtt() is not None
+    assert limit.baseline_rtt() < 0.015
+
+
+def test_a_slower_method_is_measured_against_its_own_baseline() -> None:
+    """The payment backend in `make bench`: GetWallet at ~3 ms set the baseline,
+    then CreatePayment at ~12 ms, steady, took the limit to its minimum."""
+    limit = GradientLimit(initial=6, minimum=2, maximum=7)
+    for _ in range(200):
+        limit.update(0.003, in_flight=7, dropped=False, method="GetWallet")
+    assert limit.limit == 7
+    for _ in range(100):
+        limit.update(0.012, in_flight=7, dropped=False, method="CreatePayment")
+    assert limit.limit == 7
+    assert limit.baseline_rtt("GetWallet") == pytest.approx(0.003)
+    assert limit.baseline_rtt("CreatePayment") == pytest.approx(0.012)
+    assert limit.recent_rtt == pytest.approx(0.012)  # the queue wait: any method's
+    # Its own queueing still counts: CreatePayment at 3x its baseline shrinks it.
+    for _ in range(20):
+        limit.update(0.036, in_flight=7, dropped=False, method="CreatePayment")
+    assert limit.limit < 7
 
 
 def test_latency_within_the_tolerance_does_not_shrink_it() -> None:
@@ -288,7 +307,7 @@ def test_drops_shrink_the_limit_down_to_the_minimum() -> None:
         limit.update(2.0, in_flight=10, dropped=True)
     assert limit.limit == 2
     # A drop's round trip is the deadline, not the backend's latency.
-    assert limit.baseline_rtt is None
+    assert limit.baseline_rtt() is None
 
 
 def test_the_limit_starts_within_its_bounds() -> None:
@@ -301,9 +320,9 @@ def test_the_recent_round_trip_follows_latency_faster_than_the_baseline() -> Non
     _steady(limit, 0.010, 100)
     _steady(limit, 0.040, 20)
     assert limit.recent_rtt is not None
-    assert limit.baseline_rtt is not None
+    assert limit.baseline_rtt() is not None
     assert limit.recent_rtt > 0.035  # the queue wait: the latency calls have now
-    assert limit.baseline_rtt < 0.020  # the gradient: against the no-load latency
+    assert limit.baseline_rtt() < 0.020  # the gradient: against the no-load latency
 
 
 def test_the_queue_wait_follows_the_latency_within_its_bounds() -> None:
