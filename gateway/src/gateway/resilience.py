@@ -14,7 +14,9 @@ congestion control as in Netflix's concurrency-limits (Gradient2Limit, with
 VegasLimit's reaction to drops), see `GradientLimit`:
 
 - a no-load baseline latency is a long average of successful calls' round
-  trips; each call's round trip is compared with it;
+  trips, one per method (a backend's writes are slower than its reads
+  without any queueing); each call's round trip is compared with its
+  method's;
 - while calls use at least half the limit (else the limit stays) and take
   at most `tolerance` (1.5x) the baseline, the limit grows (a slot's worth
   every 5 calls);
