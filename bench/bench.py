@@ -408,7 +408,7 @@ def login_tokens(gateway: str, count: int) -> list[str]:
 # four takes a quarter of the payment calls.
 LOOP_POOL = {"DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "2"}
 CACHED_POOL = {"DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "12"}
-SHARD_POOL = {"PAYMENT_DB_POOL_SIZE": "4", "PAYMENT_DB_MAX_OVERFLOW": "4"}
+SHARD_POOL = {"DB_POOL_SIZE": "4", "DB_MAX_OVERFLOW": "4"}
 POOLS = {
     "auth-relay": ("auth", LOOP_POOL),
     "relay": ("payment", LOOP_POOL),
@@ -419,13 +419,16 @@ POOLS = {
 }
 
 
+def pool_env(service: str, sizes: dict[str, str]) -> dict[str, str]:
+    """`sizes` as `service`'s settings (DB_POOL_SIZE -> PAYMENT_DB_POOL_SIZE)."""
+    return {f"{service.upper()}_{name}": size for name, size in sizes.items()}
+
+
 def fit_connections(components: list[Component]) -> list[Component]:
     """`components` with the pools of POOLS."""
     for component in components:
         if component.name in POOLS:
-            service, sizes = POOLS[component.name]
-            pool = {f"{service.upper()}_{name}": size for name, size in sizes.items()}
-            component.env = {**component.env, **pool}
+            component.env = {**component.env, **pool_env(*POOLS[component.name])}
     return components
 
 
@@ -1047,7 +1050,10 @@ def main() -> int:  # noqa: PLR0915 - one linear run
             # No relay for the sharded payment service: its outbox waits (the
             # relays and consumers are measured with scenario 5).
             service_component(
-                "payment-sharded", "payment", sharded_payment, {**sharded_env, **SHARD_POOL}
+                "payment-sharded",
+                "payment",
+                sharded_payment,
+                {**sharded_env, **pool_env("payment", SHARD_POOL)},
             ),
             gateway_component(
                 "gateway-sharded",

@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Select, Table, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from payment_service.adapters import tables as t
+from payment_service.adapters.batcher import insert_target
 from payment_service.adapters.shards import HELD, INCOMING, ShardSet
 from payment_service.domain.shards import SlotMap
 
@@ -198,15 +198,17 @@ _TARGETS: list[tuple[str, Table, tuple[str, ...]]] = [
 ]
 
 
+_SHARED_ACCOUNTS = insert_target(t.accounts, skip_existing=True)
+
+
 def write_slot_rows(session: Session, rows: SlotRows) -> None:
     """Insert `rows` (read on another shard) into this one."""
-    dialect = session.get_bind().dialect.name
     shared = rows.tables["shared_accounts"]
     if shared:
-        into = (postgresql if dialect == "postgresql" else sqlite).insert(t.accounts)
-        # Any unique key (see insert_target): payments on this shard may be
-        # creating the same merchant's account at this moment.
-        session.execute(into.on_conflict_do_nothing(), shared)
+        # Skipped where there already: payments on this shard may be creating
+        # the same merchant's account at this moment (insert_target says why
+        # on any of its unique keys).
+        session.execute(_SHARED_ACCOUNTS.alone[session.get_bind().dialect.name], shared)
     for name, table, dropped in _TARGETS:
         batch = [
             {key: value for key, value in row.items() if key not in dropped}
